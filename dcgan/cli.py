@@ -1,0 +1,177 @@
+"""`python -m dcgan train | resume | sample | runs`: the same engine the app drives, from a terminal.
+
+Bad input (unknown dataset, unsupported size, a missing run, a foreign checkpoint, an absent
+device) prints one line on stderr and exits with status 2; never a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import sys
+from pathlib import Path
+
+from .config import ConfigError, RunConfig, apply_overrides, field_index, load_config_file
+from .progress import ProgressBar, format_duration
+
+USAGE_ERROR = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line instead of argparse's usage block
+        raise ConfigError(f"{message} (see python -m dcgan {self.prog.split()[-1]} --help)")
+
+
+def _add_config_flags(parser: argparse.ArgumentParser) -> None:
+    """A flag for every config field (--image-size, --no-g-batchnorm, ...), defaulting to 'not given'."""
+    for name, (section, f) in field_index().items():
+        flag = "--" + name.replace("_", "-")
+        help_text = f"{section or 'run'} setting (default {f.default if f.default is not dataclasses.MISSING else ''})"
+        if f.type == "bool":
+            parser.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction, default=None, help=help_text)
+        else:
+            parser.add_argument(flag, dest=name, default=None, metavar=name.upper(), help=help_text)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="dcgan", description="Train and sample Deep Convolutional GANs (DCGAN Studio).")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    train = sub.add_parser("train", help="train a new run in this terminal")
+    train.add_argument("--config", help="a JSON file of settings (flags given here override it)")
+    train.add_argument("--runs-dir", help="where run folders live (default: $DCGAN_RUNS_DIR or ./runs)")
+    train.add_argument("--background", action="store_true", help="start the run detached and return at once")
+    _add_config_flags(train)
+    resume = sub.add_parser("resume", help="continue a run from its last checkpoint")
+    resume.add_argument("run", help="run folder, or a run's name under the runs directory")
+    resume.add_argument("--runs-dir")
+    resume.add_argument("--lr", type=float, help="resume with this learning rate (after a divergence, say)")
+    resume.add_argument("--background", action="store_true")
+    sample = sub.add_parser("sample", help="draw a grid of images from a generator")
+    sample.add_argument("generator", help="a generator.pt, or a run folder that holds one")
+    sample.add_argument("-n", type=int, default=64, help="number of images (default 64)")
+    sample.add_argument("-o", "--output", default="samples.png", help="PNG to write (default samples.png)")
+    sample.add_argument("--seed", type=int, default=0)
+    runs = sub.add_parser("runs", help="list runs and their state")
+    runs.add_argument("--runs-dir")
+    worker = sub.add_parser("worker", help=argparse.SUPPRESS)  # what a background run executes
+    worker.add_argument("run")
+    return parser
+
+
+def _resolve_run(name: str, runs_dir: str | None):
+    from .rundir import RunDirectory
+    from .runs import runs_root
+
+    for candidate in (Path(name), runs_root(runs_dir) / name):
+        if (candidate / "config.json").exists():
+            return RunDirectory(candidate)
+    raise FileNotFoundError(f"no run folder {name!r} (looked in . and {runs_root(runs_dir)}); `python -m dcgan runs` lists them")
+
+
+def _train_in_terminal(run) -> int:
+    from .trainer import train_run
+
+    print(f"run folder: {run.path}", file=sys.stderr)
+    bar = None
+
+    def progress(status: dict) -> None:
+        nonlocal bar
+        bar = bar or ProgressBar(status.get("total_steps") or 1, label=run.name)
+        last = status.get("last", {})
+        bar.update(status["step"], f"steps | epoch {status['epoch']:.2f} | {status['images_per_s']:.0f} img/s | "
+                   f"D {last.get('d_loss', 0):.3f} G {last.get('g_loss', 0):.3f} |", status.get("eta_s"))
+
+    final = train_run(run, progress_fn=progress, lock_token=os.environ.get("DCGAN_LOCK_TOKEN"))
+    if bar:
+        bar.close()
+    print(f"{final['state']}: {final.get('message') or ''} (step {final.get('step')}, "
+          f"{format_duration(final.get('elapsed_s'))} of training)", file=sys.stderr)
+    return 0 if final["state"] in ("finished", "stopped") else 1
+
+
+def _cmd_train(args) -> int:
+    from .runs import create_run, launch
+
+    config = load_config_file(args.config) if args.config else RunConfig()
+    overrides = {name: getattr(args, name) for name in field_index() if getattr(args, name) is not None}
+    config = apply_overrides(config, overrides)
+    run = create_run(config, args.runs_dir)
+    if args.background:
+        print(f"started {run.name} in the background (pid {launch(run)}); follow it with `python -m dcgan runs`")
+        return 0
+    return _train_in_terminal(run)
+
+
+def _cmd_resume(args) -> int:
+    from .runs import launch, set_learning_rate
+
+    run = _resolve_run(args.run, args.runs_dir)
+    if args.lr is not None:
+        set_learning_rate(run, args.lr)
+    if args.background:
+        print(f"resumed {run.name} in the background (pid {launch(run)})")
+        return 0
+    run.clear_stop()
+    return _train_in_terminal(run)
+
+
+def _cmd_sample(args) -> int:
+    import torch
+
+    from .checkpoint import load_generator
+    from .datasets import image_grid
+    from .fileio import atomic_save_image
+
+    if args.n < 1:
+        raise ConfigError("-n must be at least 1")
+    path = Path(args.generator)
+    path = path / "generator.pt" if path.is_dir() else path
+    G, meta = load_generator(path)
+    z = torch.randn(args.n, G.cfg.z_dim, generator=torch.Generator().manual_seed(args.seed))
+    with torch.no_grad():
+        atomic_save_image(args.output, image_grid(G(z)))
+    print(f"wrote {args.n} samples from {path} ({meta.get('dataset')}, step {meta.get('step')}) to {args.output}")
+    return 0
+
+
+def _cmd_runs(args) -> int:
+    from .runs import list_runs
+
+    rows = list_runs(args.runs_dir)
+    if not rows:
+        print("no runs yet: start one with `python -m dcgan train`")
+        return 0
+    print(f"{'name':32} {'dataset':14} {'state':12} {'epoch':>11} {'D loss':>7} {'G loss':>7} {'img/s':>8}")
+    for r in rows:
+        fmt = lambda v, spec: format(v, spec) if isinstance(v, (int, float)) else "-"
+        print(f"{r['name'][:32]:32} {str(r['dataset'])[:14]:14} {r['state']:12} "
+              f"{fmt(r['epoch'], '.2f'):>5}/{fmt(r['epochs'], 'd'):<5} {fmt(r['d_loss'], '.3f'):>7} "
+              f"{fmt(r['g_loss'], '.3f'):>7} {fmt(r['images_per_s'], '.0f'):>8}")
+    return 0
+
+
+def _cmd_worker(args) -> int:
+    from .rundir import RunDirectory
+    from .trainer import train_run
+
+    final = train_run(RunDirectory(args.run), lock_token=os.environ.get("DCGAN_LOCK_TOKEN"))
+    print(f"{final['state']}: {final.get('message')}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .checkpoint import CheckpointError
+    from .datasets import DatasetUnavailable
+    from .rundir import RunLocked
+
+    commands = {"train": _cmd_train, "resume": _cmd_resume, "sample": _cmd_sample, "runs": _cmd_runs,
+                "worker": _cmd_worker}
+    try:
+        args = build_parser().parse_args(argv)
+        return commands[args.command](args)
+    except (ConfigError, DatasetUnavailable, CheckpointError, RunLocked, FileNotFoundError, ValueError) as err:
+        print(f"dcgan: error: {err}", file=sys.stderr)
+        return USAGE_ERROR
+    except KeyboardInterrupt:
+        print("dcgan: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,199 @@
+"""Every setting of a run, one dataclass per concern, gathered in RunConfig and saved as config.json.
+
+Flat field names are unique across the sections, so the CLI can offer each as a flag
+(`--image-size 64`) and the app can build a config from a form without knowing the nesting.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DATASETS = ("street-digits", "svhn", "mnist", "fashion-mnist", "cifar10", "folder")
+UPSAMPLING = ("transpose", "resize")
+PRECISIONS = ("auto", "fp32", "bf16")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
+
+class ConfigError(ValueError):
+    """A setting a user gave cannot work; the message says which one and what to do."""
+
+
+@dataclass
+class ModelConfig:
+    image_size: int = 32        # side of the generated image in pixels: a power of two, 16..128
+    channels: int = 3           # 1 = grayscale, 3 = RGB
+    z_dim: int = 100            # length of the latent vector z
+    g_width: int = 0            # generator channels at its last hidden layer (the lesson's conv_dim); 0 = 32 up to 32 px, else 64
+    d_width: int = 0            # discriminator channels after its first conv; 0 = same rule as g_width
+    g_batchnorm: bool = True    # batch norm on the generator's hidden layers
+    d_batchnorm: bool = True    # batch norm on the discriminator's layers after the first
+    leaky_slope: float = 0.2    # negative slope of the discriminator's leaky ReLU
+    upsample: str = "transpose"  # "transpose" (the paper) or "resize" (nearest-neighbour + conv, Odena et al. 2016)
+
+    def __post_init__(self):
+        default_width = 32 if self.image_size <= 32 else 64
+        self.g_width = self.g_width or default_width
+        self.d_width = self.d_width or default_width
+
+    def validate(self) -> None:
+        size = self.image_size
+        if size < 16 or size > 128 or size & (size - 1):
+            raise ConfigError(f"image size {size} is not supported: use a power of two from 16 to 128 (32 or 64 usually)")
+        if self.channels not in (1, 3):
+            raise ConfigError(f"channels must be 1 (grayscale) or 3 (RGB), not {self.channels}")
+        for name in ("z_dim", "g_width", "d_width"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name.replace('_', ' ')} must be a positive whole number, not {getattr(self, name)}")
+        if not 0 <= self.leaky_slope < 1:
+            raise ConfigError(f"leaky slope must be in [0, 1), not {self.leaky_slope}")
+        if self.upsample not in UPSAMPLING:
+            raise ConfigError(f"upsample must be one of {', '.join(UPSAMPLING)}, not {self.upsample!r}")
+
+
+@dataclass
+class DataConfig:
+    dataset: str = "street-digits"  # one of DATASETS
+    folder: str = ""                # image folder, for dataset "folder" (searched recursively)
+    data_dir: str = ""              # downloads and caches; "" = $DCGAN_DATA_DIR or <repo>/data
+    limit: int = 0                  # use only the first N training images; 0 = all (tests, quick tries)
+
+    def validate(self) -> None:
+        if self.dataset not in DATASETS:
+            raise ConfigError(f"unknown dataset {self.dataset!r}: choose one of {', '.join(DATASETS)}")
+        if self.dataset == "folder" and not self.folder:
+            raise ConfigError("dataset 'folder' needs a folder of images: pass --folder PATH")
+        if self.limit < 0:
+            raise ConfigError(f"limit must be 0 (all images) or positive, not {self.limit}")
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 5                 # passes over the training images
+    batch_size: int = 128           # images per step (the lessons and the paper use 128)
+    lr: float = 2e-4                # Adam learning rate for both networks (paper: 0.0002)
+    beta1: float = 0.5              # Adam beta1 (paper: 0.5; PyTorch's default 0.9 makes DCGAN unstable)
+    beta2: float = 0.999            # Adam beta2
+    label_smoothing: float = 0.0    # one-sided: real label = 1 - this (the lesson's 0.9 is 0.1 here)
+    seed: int = 0                   # seeds weights, noise, fixed z and the data order
+    device: str = "auto"            # auto = CUDA, then MPS, then CPU
+    precision: str = "auto"         # auto = bf16 autocast on CUDA, fp32 elsewhere
+    compile: bool = False           # torch.compile the networks (CUDA: worth it for long runs)
+    cuda_graph: bool = True         # on CUDA, capture the whole step in one CUDA graph (removes launch overhead)
+    log_every: int = 20             # steps between lines of metrics.jsonl
+    sample_every: int = 0           # steps between sample grids besides each epoch's end; 0 = about every 30 s
+    sample_count: int = 64          # images in a sample grid (a square number draws a square grid)
+    checkpoint_every_s: float = 120.0  # seconds between checkpoints besides each epoch's end
+
+    def validate(self) -> None:
+        for name in ("epochs", "batch_size", "log_every", "sample_count"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name.replace('_', ' ')} must be at least 1, not {getattr(self, name)}")
+        if not self.lr > 0:
+            raise ConfigError(f"learning rate must be positive, not {self.lr} (the paper uses 0.0002)")
+        for name in ("beta1", "beta2"):
+            if not 0 <= getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be in [0, 1), not {getattr(self, name)}")
+        if not 0 <= self.label_smoothing < 0.5:
+            raise ConfigError(f"label smoothing must be in [0, 0.5), not {self.label_smoothing} (0.1 makes the real label 0.9)")
+        if self.sample_every < 0:
+            raise ConfigError("sample every must be 0 (automatic) or a positive number of steps")
+        if self.device not in DEVICES:
+            raise ConfigError(f"device must be one of {', '.join(DEVICES)}, not {self.device!r}")
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}")
+
+
+@dataclass
+class RunConfig:
+    name: str = ""                  # run folder name under the runs directory; "" = dataset + time
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def validate(self) -> "RunConfig":
+        if self.name and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,79}", self.name):
+            raise ConfigError(f"run name {self.name!r} must be letters, digits, '.', '_' or '-' (at most 80)")
+        self.model.validate()
+        self.data.validate()
+        self.train.validate()
+        return self
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict) -> "RunConfig":
+        """Build from nested JSON (config.json) or flat {field: value}; unknown keys are an error."""
+        raw = dict(raw)
+        nested = {name: raw.pop(name) for name in SECTIONS if isinstance(raw.get(name), dict)}
+        extra = {k: raw.pop(k) for k in ("version", "device_used", "created") if k in raw}
+        del extra  # written for people and tools, not settings
+        flat = {}
+        for section, values in nested.items():
+            flat.update({f"{section}.{k}": v for k, v in values.items()})
+        flat.update(raw)
+        return apply_overrides(cls(), flat)
+
+
+SECTIONS = {"model": ModelConfig, "data": DataConfig, "train": TrainConfig}
+
+
+def field_index() -> dict[str, tuple[str, dataclasses.Field]]:
+    """Flat field name -> (section, field); 'name' maps to the top level."""
+    index = {"name": ("", next(f for f in dataclasses.fields(RunConfig) if f.name == "name"))}
+    for section, klass in SECTIONS.items():
+        for f in dataclasses.fields(klass):
+            index[f.name] = (section, f)
+    return index
+
+
+def _coerce(value, kind: str, key: str):
+    """Turn a JSON or command-line value into the field's type, or say why it cannot be."""
+    try:
+        if kind == "bool":
+            if isinstance(value, bool):
+                return value
+            if str(value).lower() in ("1", "true", "yes", "on"):
+                return True
+            if str(value).lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError
+        if kind == "int":
+            if isinstance(value, float) and not value.is_integer():
+                raise ValueError
+            return int(value)
+        if kind == "float":
+            return float(value)
+        return str(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{key} expects a {kind}, got {value!r}") from None
+
+
+def apply_overrides(config: RunConfig, overrides: dict) -> RunConfig:
+    """Set fields from {'lr': 0.001} or {'train.lr': 0.001}; unknown keys and wrong types are errors."""
+    index = field_index()
+    for key, value in overrides.items():
+        short = key.split(".")[-1]
+        if short not in index or ("." in key and key.split(".")[0] != index[short][0]):
+            raise ConfigError(f"unknown setting {key!r}")
+        section, f = index[short]
+        target = getattr(config, section) if section else config
+        kind = f.type if isinstance(f.type, str) else f.type.__name__
+        setattr(target, short, _coerce(value, kind, key))
+    config.model.__post_init__()  # widths left at 0 take the size's default
+    return config
+
+
+def load_config_file(path: str | Path) -> RunConfig:
+    try:
+        raw = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except json.JSONDecodeError as err:
+        raise ConfigError(f"config file {path} is not valid JSON ({err.msg} at line {err.lineno})") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"config file {path} must hold a JSON object")
+    return RunConfig.from_dict(raw)

@@ -1,0 +1,149 @@
+"""Training images as one uint8 tensor (N, C, H, W): street-digits, torchvision datasets, or a folder.
+
+Every loader returns an ImageSet; `preview()` shows a user what the GAN will learn before training.
+Torchvision's classes do the downloading and file reading; when the files are absent and the
+download fails (no network), DatasetUnavailable says in one line where to put them.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .config import DataConfig
+from .street_digits import load_street_digits
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+LABELLED = {"street-digits", "svhn", "mnist", "fashion-mnist", "cifar10"}
+
+
+class DatasetUnavailable(RuntimeError):
+    """The data cannot be had (missing files, no network, empty folder); the message says what to do."""
+
+
+@dataclass
+class ImageSet:
+    images: torch.Tensor          # (N, C, H, W) uint8, at the requested size and channel count
+    labels: torch.Tensor | None   # (N,) int64, or None for unlabelled folders
+    name: str                     # what a person calls it: "SVHN (train)", "folder /data/celeba"
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+
+def data_dir(cfg: DataConfig) -> Path:
+    return Path(cfg.data_dir or os.environ.get("DCGAN_DATA_DIR") or REPO_ROOT / "data")
+
+
+def _fit(images: torch.Tensor, size: int, channels: int) -> torch.Tensor:
+    """uint8 (N, C, H, W) of any size and 1 or 3 channels -> (N, channels, size, size), in chunks."""
+    out = []
+    for chunk in images.split(8192):
+        x = chunk.float()
+        if x.shape[1] != channels:
+            x = x.mean(1, keepdim=True) if channels == 1 else x.expand(-1, 3, -1, -1)
+        if x.shape[-1] != size:
+            x = F.interpolate(x, size=(size, size), mode="area" if x.shape[-1] > size else "bilinear", antialias=False)
+        out.append(x.round().clamp(0, 255).to(torch.uint8))
+    return torch.cat(out) if out else images.new_zeros((0, channels, size, size))
+
+
+def _torchvision(name: str, root: Path, split: str):
+    """(images uint8 (N, C, H, W), labels) read by torchvision's own dataset class."""
+    import torchvision.datasets as tvd
+
+    train = split == "train"
+
+    class TrustedSVHN(tvd.SVHN):
+        # torchvision checks the md5 after it downloads; files a user copies in (or a test writes)
+        # are taken as they are, and a damaged one fails to parse with a clear error below.
+        def _check_integrity(self):
+            return os.path.exists(os.path.join(self.root, self.filename))
+
+    class TrustedCIFAR10(tvd.CIFAR10):
+        def _check_integrity(self):
+            folder = os.path.join(self.root, self.base_folder)
+            return all(os.path.exists(os.path.join(folder, f)) for f, _ in self.train_list + self.test_list)
+
+    makers = {
+        "svhn": lambda download: TrustedSVHN(root / "svhn", split="train" if train else "test", download=download),
+        "mnist": lambda download: tvd.MNIST(root, train=train, download=download),
+        "fashion-mnist": lambda download: tvd.FashionMNIST(root, train=train, download=download),
+        "cifar10": lambda download: TrustedCIFAR10(root / "cifar10", train=train, download=download),
+    }
+    where = {
+        "svhn": f"{root / 'svhn'}/{'train' if train else 'test'}_32x32.mat",
+        "mnist": f"{root / 'MNIST' / 'raw'}/ (the four idx files)",
+        "fashion-mnist": f"{root / 'FashionMNIST' / 'raw'}/ (the four idx files)",
+        "cifar10": f"{root / 'cifar10'}/cifar-10-batches-py/",
+    }[name]
+    try:
+        ds = makers[name](False)  # files already there: no network needed
+    except RuntimeError:  # torchvision's "Dataset not found": try the download
+        try:
+            ds = makers[name](True)
+        except Exception as err:  # URLError, HTTPError, checksum failures, socket errors...
+            raise DatasetUnavailable(
+                f"{name} is not on this machine and could not be downloaded ({type(err).__name__}): "
+                f"put its files at {where}, or use --dataset street-digits (built in, offline)") from None
+    except Exception as err:  # the files are there but do not parse
+        raise DatasetUnavailable(f"{name} files at {where} could not be read ({type(err).__name__}: {err}): "
+                                 "delete them and download again, or use --dataset street-digits") from None
+    data = ds.data if isinstance(ds.data, np.ndarray) else ds.data.numpy()
+    labels = np.asarray(getattr(ds, "labels", None) if name == "svhn" else ds.targets)
+    if data.ndim == 3:
+        data = data[:, None]                  # MNIST (N, 28, 28) -> (N, 1, 28, 28)
+    elif data.shape[-1] == 3:
+        data = data.transpose(0, 3, 1, 2)     # CIFAR (N, 32, 32, 3) -> (N, 3, 32, 32); SVHN is already (N, 3, 32, 32)
+    return torch.from_numpy(np.ascontiguousarray(data)), torch.from_numpy(labels.astype(np.int64))
+
+
+def load_images(cfg: DataConfig, size: int, channels: int, split: str = "train", progress=None) -> ImageSet:
+    """The dataset `cfg` names, resized to `size` and converted to `channels`, as one uint8 tensor."""
+    cfg.validate()
+    root = data_dir(cfg)
+    if cfg.dataset == "folder":
+        from .folder import load_folder
+
+        images = load_folder(Path(cfg.folder), size, channels, root / "cache", limit=cfg.limit, progress=progress)
+        return ImageSet(images, None, f"folder {cfg.folder}")
+    if cfg.dataset == "street-digits":
+        images, labels = load_street_digits(split, root / "cache", size, channels)
+    else:
+        images, labels = _torchvision(cfg.dataset, root, split)
+    if cfg.limit:
+        images, labels = images[: cfg.limit], labels[: cfg.limit]
+    names = {"street-digits": "street-digits", "svhn": "SVHN", "mnist": "MNIST",
+             "fashion-mnist": "Fashion-MNIST", "cifar10": "CIFAR-10"}
+    return ImageSet(_fit(images, size, channels), labels, f"{names[cfg.dataset]} ({split})")
+
+
+def image_grid(images: torch.Tensor, columns: int | None = None, padding: int = 2):
+    """A PIL image of a batch laid out in a grid; accepts uint8 [0, 255] or float [-1, 1] tensors."""
+    from PIL import Image
+
+    x = images.detach().float().cpu()
+    if images.dtype != torch.uint8:
+        x = (x.clamp(-1, 1) + 1) * 127.5
+    n, c, h, w = x.shape
+    columns = columns or max(1, int(np.ceil(np.sqrt(n))))
+    rows = int(np.ceil(n / columns))
+    canvas = torch.full((c, rows * (h + padding) + padding, columns * (w + padding) + padding), 255.0)
+    for i in range(n):
+        top, left = padding + (i // columns) * (h + padding), padding + (i % columns) * (w + padding)
+        canvas[:, top : top + h, left : left + w] = x[i]
+    array = canvas.round().clamp(0, 255).to(torch.uint8).permute(1, 2, 0).numpy()
+    return Image.fromarray(array[..., 0] if c == 1 else array)
+
+
+def preview(cfg: DataConfig, size: int = 32, channels: int = 3, count: int = 64, progress=None) -> tuple[int, object]:
+    """(number of training images, a PIL grid of `count` of them), before any training."""
+    data = load_images(cfg, size, channels, progress=progress)
+    if len(data) == 0:
+        raise DatasetUnavailable(f"{data.name} holds no images")
+    pick = torch.linspace(0, len(data) - 1, min(count, len(data))).long()  # spread over the set, not the first few
+    return len(data), image_grid(data.images[pick])

@@ -1,0 +1,66 @@
+"""Atomic file writes: a reader (the app, a resumed run) never sees half a file.
+
+Each writer fills a temporary file in the same folder, flushes it to disk, then `os.replace`s it
+over the target, which POSIX makes atomic. A crash leaves the old file or the new one, never a mix.
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+_UMASK = os.umask(0)
+os.umask(_UMASK)  # read once: mkstemp makes 0600 files, but run folders are for every local tool to read
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_UMASK)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_json(path: str | Path, obj) -> None:
+    atomic_write_bytes(path, (json.dumps(obj, indent=2) + "\n").encode())
+
+
+def atomic_save_torch(path: str | Path, obj) -> None:
+    import torch
+
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def atomic_save_npz(path: str | Path, **arrays: np.ndarray) -> None:
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def atomic_save_image(path: str | Path, image) -> None:
+    """Save a PIL image; the format follows the suffix (PNG, GIF)."""
+    buffer = io.BytesIO()
+    image.save(buffer, format=Path(path).suffix.lstrip(".").upper() or "PNG")
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def read_json(path: str | Path, default=None):
+    """A JSON file's contents, or `default` when it is missing or (mid-crash) unreadable."""
+    try:
+        return json.loads(Path(path).read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return default

@@ -1,0 +1,196 @@
+"""The run folder: the contract between the trainer, the CLI, the app's pages and the tests.
+
+    runs/<name>/
+      config.json     every setting (RunConfig), the package version, the device used
+      metrics.jsonl   one JSON object per logging interval, appended and flushed line by line
+      samples/        step0000390.png ... grids from the run's fixed latent batch
+      reals.png       a grid of the training images, for comparison
+      checkpoint.pt   everything needed to resume (nets, optimizers, step, RNG states, fixed z)
+      status.json     state, progress, speed, ETA, last error; rewritten atomically
+      generator.pt    the generator alone with its config, when finished or stopped
+      lock.json       present while a process trains this run (pid); stale locks are detected
+      STOP            created to ask the trainer to stop at the next step
+      train.log       output of a run started in the background
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from pathlib import Path
+
+from .fileio import atomic_save_image, atomic_write_bytes, atomic_write_json, read_json
+
+STATES = ("starting", "running", "finished", "stopped", "failed", "diverged")
+ACTIVE_STATES = ("starting", "running")
+SAMPLE_NAME = re.compile(r"step(\d+)\.png$")
+
+
+class RunLocked(RuntimeError):
+    """Another live process is training this run."""
+
+
+class RunDirectory:
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.config_path = self.path / "config.json"
+        self.metrics_path = self.path / "metrics.jsonl"
+        self.samples_dir = self.path / "samples"
+        self.reals_path = self.path / "reals.png"
+        self.checkpoint_path = self.path / "checkpoint.pt"
+        self.status_path = self.path / "status.json"
+        self.generator_path = self.path / "generator.pt"
+        self.lock_path = self.path / "lock.json"
+        self.stop_path = self.path / "STOP"
+        self.log_path = self.path / "train.log"
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    def exists(self) -> bool:
+        return self.config_path.exists()
+
+    # config.json ---------------------------------------------------------------------------------
+    def write_config(self, config: dict) -> None:
+        atomic_write_json(self.config_path, config)
+
+    def read_config(self) -> dict:
+        config = read_json(self.config_path)
+        if config is None:
+            raise FileNotFoundError(f"{self.path} is not a run folder (no readable config.json)")
+        return config
+
+    # metrics.jsonl -------------------------------------------------------------------------------
+    def append_metrics(self, record: dict) -> None:
+        # One write of a whole line: a crash can at worst leave a partial last line, which readers skip.
+        with open(self.metrics_path, "a") as f:
+            f.write(json.dumps(record) + "\n")
+            f.flush()
+
+    def read_metrics(self, offset: int = 0) -> tuple[list[dict], int]:
+        """Complete lines after byte `offset`, and the offset to pass next time (only new lines are read)."""
+        try:
+            with open(self.metrics_path, "rb") as f:
+                f.seek(offset)
+                chunk = f.read()
+        except FileNotFoundError:
+            return [], 0
+        end = chunk.rfind(b"\n") + 1  # a line still being written is left for the next read
+        records = []
+        for line in chunk[:end].splitlines():
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue  # a torn line left by a killed process; resume removes it
+        return records, offset + end
+
+    def truncate_metrics(self, last_step: int) -> None:
+        """Keep only lines up to `last_step` (the checkpoint's), so a resumed run neither repeats nor skips."""
+        records, _ = self.read_metrics()
+        kept = "".join(json.dumps(r) + "\n" for r in records if r.get("step", 0) <= last_step)
+        atomic_write_bytes(self.metrics_path, kept.encode())
+
+    # status.json ---------------------------------------------------------------------------------
+    def write_status(self, **fields) -> dict:
+        status = {**(self.read_status() or {}), **fields, "updated": time.time()}
+        atomic_write_json(self.status_path, status)
+        return status
+
+    def read_status(self) -> dict | None:
+        return read_json(self.status_path)
+
+    # samples/ ------------------------------------------------------------------------------------
+    def save_sample(self, step: int, image) -> Path:
+        path = self.samples_dir / f"step{step:07d}.png"
+        atomic_save_image(path, image)
+        return path
+
+    def samples(self) -> list[tuple[int, Path]]:
+        """(step, path) of every saved grid, oldest first."""
+        if not self.samples_dir.is_dir():
+            return []
+        found = ((SAMPLE_NAME.search(p.name), p) for p in self.samples_dir.iterdir())
+        return sorted((int(m.group(1)), p) for m, p in found if m)
+
+    # stop requests -------------------------------------------------------------------------------
+    def request_stop(self) -> None:
+        atomic_write_bytes(self.stop_path, b"stop requested\n")
+
+    def stop_requested(self) -> bool:
+        return self.stop_path.exists()
+
+    def clear_stop(self) -> None:
+        self.stop_path.unlink(missing_ok=True)
+
+    # lock.json -----------------------------------------------------------------------------------
+    def lock_owner(self) -> int | None:
+        """The pid of the live process holding the lock, or None (no lock, or a stale one)."""
+        lock = read_json(self.lock_path)
+        if not lock:
+            return None
+        pid = lock.get("pid")
+        return pid if isinstance(pid, int) and _process_alive(pid, lock.get("process_start")) else None
+
+    def acquire_lock(self, token: str | None = None) -> None:
+        """Take the lock for this process; RunLocked if another live process holds it.
+
+        `token` lets a process take over a lock that its launcher took for it (runs.launch)."""
+        for _ in range(2):
+            try:
+                fd = os.open(self.lock_path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)  # atomic: one winner
+            except FileExistsError:
+                lock = read_json(self.lock_path) or {}
+                owner = self.lock_owner()
+                if token and lock.get("token") == token:
+                    self._write_lock(os.getpid(), token)  # our launcher's lock, handed to us
+                    return
+                if owner is not None and owner != os.getpid():
+                    raise RunLocked(f"run {self.name} is already being trained by process {owner}") from None
+                self.lock_path.unlink(missing_ok=True)  # stale: its process is gone
+                continue
+            os.close(fd)
+            self._write_lock(os.getpid(), token)
+            return
+        raise RunLocked(f"could not take the lock of run {self.name}; try again")
+
+    def transfer_lock(self, pid: int, token: str | None = None) -> None:
+        """Hand the lock to a child process (the background launcher does this)."""
+        self._write_lock(pid, token)
+
+    def _write_lock(self, pid: int, token: str | None) -> None:
+        atomic_write_json(self.lock_path, {"pid": pid, "process_start": _process_start(pid), "token": token,
+                                           "since": time.time()})
+
+    def release_lock(self) -> None:
+        lock = read_json(self.lock_path) or {}
+        if lock.get("pid") in (os.getpid(), None):  # never remove a lock another process owns
+            self.lock_path.unlink(missing_ok=True)
+
+
+def _process_start(pid: int) -> str | None:
+    """The process's start time from /proc (Linux), which tells a reused pid from the original."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def _process_alive(pid: int, process_start: str | None) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, owned by someone else
+    if _is_zombie(pid):
+        return False
+    return process_start is None or _process_start(pid) in (None, process_start)
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return False
