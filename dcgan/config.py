@@ -33,10 +33,10 @@ class ModelConfig:
     leaky_slope: float = 0.2    # negative slope of the discriminator's leaky ReLU
     upsample: str = "transpose"  # "transpose" (the paper) or "resize" (nearest-neighbour + conv, Odena et al. 2016)
 
-    def __post_init__(self):
+    def resolved(self) -> "ModelConfig":
+        """A copy with widths left at 0 set to the size's default (32 up to 32 px, 64 above)."""
         default_width = 32 if self.image_size <= 32 else 64
-        self.g_width = self.g_width or default_width
-        self.d_width = self.d_width or default_width
+        return dataclasses.replace(self, g_width=self.g_width or default_width, d_width=self.d_width or default_width)
 
     def validate(self) -> None:
         size = self.image_size
@@ -45,7 +45,7 @@ class ModelConfig:
         if self.channels not in (1, 3):
             raise ConfigError(f"channels must be 1 (grayscale) or 3 (RGB), not {self.channels}")
         for name in ("z_dim", "g_width", "d_width"):
-            if getattr(self, name) < 1:
+            if getattr(self, name) < (1 if name == "z_dim" else 0):
                 raise ConfigError(f"{name.replace('_', ' ')} must be a positive whole number, not {getattr(self, name)}")
         if not 0 <= self.leaky_slope < 1:
             raise ConfigError(f"leaky slope must be in [0, 1), not {self.leaky_slope}")
@@ -116,6 +116,7 @@ class RunConfig:
     def validate(self) -> "RunConfig":
         if self.name and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,79}", self.name):
             raise ConfigError(f"run name {self.name!r} must be letters, digits, '.', '_' or '-' (at most 80)")
+        self.model = self.model.resolved()
         self.model.validate()
         self.data.validate()
         self.train.validate()
@@ -183,7 +184,6 @@ def apply_overrides(config: RunConfig, overrides: dict) -> RunConfig:
         target = getattr(config, section) if section else config
         kind = f.type if isinstance(f.type, str) else f.type.__name__
         setattr(target, short, _coerce(value, kind, key))
-    config.model.__post_init__()  # widths left at 0 take the size's default
     return config
 
 

@@ -69,6 +69,13 @@ def _torchvision(name: str, root: Path, split: str):
             folder = os.path.join(self.root, self.base_folder)
             return all(os.path.exists(os.path.join(folder, f)) for f, _ in self.train_list + self.test_list)
 
+        def _load_meta(self):  # torchvision's also checks the md5; read the same pickle without it
+            import pickle
+
+            with open(os.path.join(self.root, self.base_folder, self.meta["filename"]), "rb") as f:
+                self.classes = pickle.load(f, encoding="latin1")[self.meta["key"]]
+            self.class_to_idx = {name: i for i, name in enumerate(self.classes)}
+
     makers = {
         "svhn": lambda download: TrustedSVHN(root / "svhn", split="train" if train else "test", download=download),
         "mnist": lambda download: tvd.MNIST(root, train=train, download=download),
@@ -112,7 +119,8 @@ def load_images(cfg: DataConfig, size: int, channels: int, split: str = "train",
         images = load_folder(Path(cfg.folder), size, channels, root / "cache", limit=cfg.limit, progress=progress)
         return ImageSet(images, None, f"folder {cfg.folder}")
     if cfg.dataset == "street-digits":
-        images, labels = load_street_digits(split, root / "cache", size, channels)
+        # With a limit, draw only that many (a smaller set, cached on its own): quick tries start at once.
+        images, labels = load_street_digits(split, root / "cache", size, channels, count=cfg.limit or None)
     else:
         images, labels = _torchvision(cfg.dataset, root, split)
     if cfg.limit:

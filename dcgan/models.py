@@ -43,6 +43,7 @@ class Generator(nn.Module):
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
+        cfg = cfg.resolved()
         cfg.validate()
         self.cfg = cfg
         n = num_doublings(cfg)
@@ -71,6 +72,7 @@ class Discriminator(nn.Module):
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
+        cfg = cfg.resolved()
         cfg.validate()
         self.cfg = cfg
         n = num_doublings(cfg)

@@ -1,0 +1,32 @@
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory):
+    """One data/cache folder for the whole session, so small street-digits sets are drawn once."""
+    path = tmp_path_factory.mktemp("data")
+    os.environ["DCGAN_DATA_DIR"] = str(path)
+    return path
+
+
+@pytest.fixture()
+def runs_dir(tmp_path, data_dir, monkeypatch):
+    monkeypatch.setenv("DCGAN_RUNS_DIR", str(tmp_path / "runs"))
+    return tmp_path / "runs"
+
+
+def tiny_config(name="tiny", **overrides):
+    """A run that finishes in a couple of seconds on a CPU: 256 images, batch 32, 16 px, narrow nets."""
+    from dcgan.config import RunConfig, apply_overrides
+
+    settings = {"name": name, "limit": 256, "batch_size": 32, "image_size": 16, "g_width": 8, "d_width": 8,
+                "epochs": 1, "log_every": 2, "device": "cpu", "sample_count": 16}
+    settings.update(overrides)
+    return apply_overrides(RunConfig(), settings)

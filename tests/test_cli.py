@@ -1,0 +1,75 @@
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from conftest import ROOT
+from dcgan.cli import main
+
+
+def run_cli(capsys, *args):
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+TINY = ["--limit", "256", "--batch-size", "32", "--image-size", "16", "--g-width", "8", "--d-width", "8",
+        "--epochs", "1", "--device", "cpu"]
+
+
+def test_train_sample_and_runs(capsys, runs_dir, tmp_path):
+    code, _, err = run_cli(capsys, "train", *TINY, "--name", "cli", "--no-g-batchnorm")
+    assert code == 0 and "finished" in err
+    code, out, _ = run_cli(capsys, "runs")
+    assert code == 0 and "cli" in out and "finished" in out
+    grid = tmp_path / "grid.png"
+    code, out, _ = run_cli(capsys, "sample", str(runs_dir / "cli" / "generator.pt"), "-n", "9", "-o", str(grid))
+    assert code == 0 and grid.exists()
+    code, _, err = run_cli(capsys, "resume", "cli")  # already finished: nothing more to do, still fine
+    assert code == 0 and "finished" in err
+
+
+def write_foreign(path):
+    torch.save({"weights": torch.zeros(3)}, path)
+    return str(path)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["train", "--dataset", "imagenet"], "unknown dataset"),
+    (["train", "--image-size", "48"], "power of two"),
+    (["train", "--lr", "-1"], "learning rate must be positive"),
+    (["train", "--epochs", "many"], "expects a int"),
+    (["train", "--bogus"], "unrecognized arguments"),
+    (["train", "--dataset", "folder", "--folder", "/no/such/folder"], "does not exist"),
+    (["resume", "no-such-run"], "no run folder"),
+    (["sample", "/no/such/generator.pt"], "does not exist"),
+])
+def test_bad_input_exits_2_with_one_line(capsys, runs_dir, args, message):
+    code, out, err = run_cli(capsys, *args)
+    assert code == 2
+    assert message in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_corrupt_and_foreign_checkpoints(capsys, tmp_path):
+    corrupt = tmp_path / "corrupt.pt"
+    corrupt.write_bytes(b"PK\x03\x04 definitely not a checkpoint")
+    code, _, err = run_cli(capsys, "sample", str(corrupt))
+    assert code == 2 and "not a readable PyTorch file" in err
+    code, _, err = run_cli(capsys, "sample", write_foreign(tmp_path / "foreign.pt"))
+    assert code == 2 and "not a generator of DCGAN Studio" in err
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_cuda_without_cuda(capsys, runs_dir):
+    code, _, err = run_cli(capsys, "train", "--device", "cuda")
+    assert code == 2 and "not available on this machine" in err and not runs_dir.exists()
+
+
+def test_real_entry_point_prints_no_traceback(runs_dir):
+    result = subprocess.run([sys.executable, "-m", "dcgan", "train", "--image-size", "20"], cwd=ROOT,
+                            capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == ["dcgan: error: image size 20 is not supported: use a power of two "
+                                                  "from 16 to 128 (32 or 64 usually)"]

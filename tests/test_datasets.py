@@ -1,0 +1,127 @@
+"""Each loader on small files written in the real formats (this machine cannot download the real ones)."""
+import pickle
+import urllib.error
+import urllib.request
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from dcgan.config import DataConfig
+from dcgan.datasets import DatasetUnavailable, load_images, preview
+from dcgan.street_digits import render_street_digits
+
+
+def write_svhn(root, n=12):
+    from scipy.io import savemat
+
+    (root / "svhn").mkdir(parents=True)
+    x = np.random.default_rng(0).integers(0, 256, (32, 32, 3, n), dtype=np.uint8)
+    y = np.arange(n).reshape(n, 1) % 10
+    y[y == 0] = 10  # SVHN's .mat stores the digit 0 as label 10
+    savemat(root / "svhn" / "train_32x32.mat", {"X": x, "y": y})
+    return x, y
+
+
+def write_idx(root, folder, n=10):
+    raw = root / folder / "raw"
+    raw.mkdir(parents=True)
+    images = np.random.default_rng(1).integers(0, 256, (n, 28, 28), dtype=np.uint8)
+    for prefix in ("train", "t10k"):
+        header = np.array([0x00000803, n, 28, 28], ">i4").tobytes()
+        (raw / f"{prefix}-images-idx3-ubyte").write_bytes(header + images.tobytes())
+        (raw / f"{prefix}-labels-idx1-ubyte").write_bytes(np.array([0x00000801, n], ">i4").tobytes()
+                                                          + (np.arange(n) % 10).astype(np.uint8).tobytes())
+    return images
+
+
+def write_cifar(root, n=6):
+    folder = root / "cifar10" / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(2)
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        batch = {"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8), "labels": list(range(n))}
+        (folder / name).write_bytes(pickle.dumps(batch))
+    (folder / "batches.meta").write_bytes(pickle.dumps({"label_names": [f"class{i}" for i in range(10)]}))
+    return pickle.loads((folder / "data_batch_1").read_bytes())["data"]
+
+
+def test_svhn_mat_file(tmp_path):
+    x, y = write_svhn(tmp_path)
+    data = load_images(DataConfig(dataset="svhn", data_dir=str(tmp_path)), 32, 3)
+    assert data.images.shape == (12, 3, 32, 32) and data.images.dtype == torch.uint8
+    assert torch.equal(data.images[3], torch.from_numpy(x[..., 3].transpose(2, 0, 1)))
+    assert data.labels[0] == 0 and data.labels[1] == 1  # label 10 read back as digit 0
+
+
+@pytest.mark.parametrize("name, folder", [("mnist", "MNIST"), ("fashion-mnist", "FashionMNIST")])
+def test_mnist_idx_files(tmp_path, name, folder):
+    images = write_idx(tmp_path, folder)
+    data = load_images(DataConfig(dataset=name, data_dir=str(tmp_path)), 28, 1)
+    assert torch.equal(data.images[:, 0], torch.from_numpy(images))
+    rgb = load_images(DataConfig(dataset=name, data_dir=str(tmp_path)), 32, 3)  # resized, channels repeated
+    assert rgb.images.shape == (10, 3, 32, 32) and torch.equal(rgb.images[:, 0], rgb.images[:, 2])
+
+
+def test_cifar_pickle_batches(tmp_path):
+    first = write_cifar(tmp_path)
+    data = load_images(DataConfig(dataset="cifar10", data_dir=str(tmp_path)), 32, 3)
+    assert data.images.shape == (30, 3, 32, 32)
+    assert torch.equal(data.images[0].flatten(), torch.from_numpy(first[0]))  # CIFAR rows are R, G, B planes
+
+
+def test_folder_nested_centre_cropped_and_cached(tmp_path):
+    folder = tmp_path / "faces"
+    (folder / "a" / "b").mkdir(parents=True)
+    Image.new("RGB", (80, 40), (255, 0, 0)).save(folder / "wide.png")
+    Image.new("RGB", (50, 50), (0, 0, 255)).save(folder / "a" / "b" / "deep.jpg")
+    (folder / "notes.txt").write_text("not an image")
+    (folder / "broken.png").write_bytes(b"not a png")
+    cfg = DataConfig(dataset="folder", folder=str(folder), data_dir=str(tmp_path / "data"))
+    data = load_images(cfg, 16, 3)
+    assert data.images.shape == (2, 3, 16, 16)  # the broken file is skipped, the text file ignored
+    assert list((tmp_path / "data" / "cache").glob("folder-*.npz"))
+    count, grid = preview(cfg, 16, 3)
+    assert count == 2 and grid.size[0] > 16
+
+
+@pytest.mark.parametrize("folder, message", [("missing", "does not exist"), ("empty", "holds no images")])
+def test_folder_errors_say_what_to_do(tmp_path, folder, message):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DatasetUnavailable, match=message):
+        load_images(DataConfig(dataset="folder", folder=str(tmp_path / folder), data_dir=str(tmp_path)), 32, 3)
+
+
+def test_failed_download_says_where_to_put_files(tmp_path, monkeypatch):
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError("no network")
+
+    monkeypatch.setattr(urllib.request, "urlopen", offline)
+    with pytest.raises(DatasetUnavailable) as err:
+        load_images(DataConfig(dataset="svhn", data_dir=str(tmp_path)), 32, 3)
+    message = str(err.value)
+    assert "train_32x32.mat" in message and "street-digits" in message and "\n" not in message
+
+
+def test_street_digits_deterministic_and_varied():
+    a_images, a_labels = render_street_digits(300, seed=5)
+    b_images, b_labels = render_street_digits(300, seed=5)
+    assert torch.equal(a_images, b_images) and torch.equal(a_labels, b_labels)
+    assert not torch.equal(render_street_digits(300, seed=6)[0], a_images)
+    assert a_images.shape == (300, 3, 32, 32) and a_images.dtype == torch.uint8
+    assert set(a_labels.tolist()) == set(range(10))
+    contrast = a_images.float().flatten(1).std(1)
+    assert (contrast > 10).float().mean() > 0.95  # a digit stands out of nearly every image
+    colourful = (a_images.float().std(1).mean((1, 2)) > 5).float().mean()
+    assert colourful > 0.3  # varied colours, not all grey
+    gray, _ = render_street_digits(10, seed=5, size=28, channels=1)
+    assert gray.shape == (10, 1, 28, 28)
+
+
+def test_street_digits_cached_after_first_load(data_dir):
+    cfg = DataConfig(limit=200)
+    first = load_images(cfg, 32, 3)
+    cached = list((data_dir / "cache").glob("street-digits-*-200-32px-3ch.npz"))
+    assert len(cached) == 1
+    assert torch.equal(load_images(cfg, 32, 3).images, first.images)
