@@ -41,9 +41,21 @@ def _load(path, expected_format: str, what: str) -> dict:
     return obj
 
 
-def save_checkpoint(path: Path, *, config: RunConfig, G, D, opt_g, opt_d, step: int, fixed_z: torch.Tensor,
-                    rng: dict, elapsed_s: float) -> None:
-    atomic_save_torch(path, {
+def cpu_copy(obj):
+    """A snapshot of nested dicts/lists of tensors on the CPU, safe to write while training goes on."""
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().to("cpu", copy=True)
+    if isinstance(obj, dict):
+        return {k: cpu_copy(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(cpu_copy(v) for v in obj)
+    return obj
+
+
+def checkpoint_state(*, config: RunConfig, G, D, opt_g, opt_d, step: int, fixed_z: torch.Tensor,
+                     rng: dict, elapsed_s: float) -> dict:
+    """Everything a resume needs, copied to the CPU (so it can be written in the background)."""
+    return cpu_copy({
         "format": CHECKPOINT_FORMAT,
         "config": config.to_dict(),
         "step": step,
@@ -55,6 +67,10 @@ def save_checkpoint(path: Path, *, config: RunConfig, G, D, opt_g, opt_d, step: 
         "fixed_z": fixed_z.cpu(),
         "rng": rng,                        # {"torch": ByteTensor, "cuda": ByteTensor?}
     })
+
+
+def save_checkpoint(path: Path, **state) -> None:
+    atomic_save_torch(path, checkpoint_state(**state))
 
 
 def load_checkpoint(path: Path) -> dict:

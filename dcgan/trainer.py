@@ -12,12 +12,14 @@ import os
 import signal
 import time
 import traceback
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import torch
 
 from . import __version__
 from .batches import make_batches
-from .checkpoint import export_generator, load_checkpoint, save_checkpoint
+from .checkpoint import checkpoint_state, export_generator, load_checkpoint
+from .fileio import atomic_save_torch
 from .config import RunConfig
 from .datasets import image_grid
 from .devices import device_label, resolve_device, resolve_precision
@@ -120,6 +122,10 @@ class _Training:
                           real_label=1.0 - t.label_smoothing, autocast_dtype=autocast, device=self.device)
         self.step_fn = GraphedStep(step_fn) if graphed else step_fn
         self.memory_format = fmt
+        # Checkpoints are snapshotted to the CPU, then written by this thread while training goes on:
+        # on a GPU an epoch can take under a second, and a synchronous write each epoch costs ~5%.
+        self.writer = ThreadPoolExecutor(1, thread_name_prefix="checkpoint")
+        self.pending_write: Future | None = None
 
     def _restore(self, ckpt: dict) -> None:
         self.G.load_state_dict(ckpt["generator"])
@@ -164,7 +170,10 @@ class _Training:
                     if signals.raised or run.stop_requested() or (self.abort_fn and self.abort_fn()):
                         state = "stopped"
                         break
-        return self._finish(state)
+        try:
+            return self._finish(state)
+        finally:
+            self.writer.shutdown(wait=True)
 
     def _log(self) -> str:
         """Write a metrics line for the steps since the last one; 'diverged' if a loss is NaN/inf."""
@@ -203,13 +212,23 @@ class _Training:
         self.G.train()
         self.run.save_sample(self.step, image_grid(images))
 
-    def _checkpoint(self) -> None:
-        save_checkpoint(self.run.checkpoint_path, config=self.config, G=self.G, D=self.D, opt_g=self.opt_g,
-                        opt_d=self.opt_d, step=self.step, fixed_z=self.fixed_z, rng=_rng_state(self.device),
-                        elapsed_s=self.elapsed)
+    def _checkpoint(self, wait: bool = False) -> None:
+        self._wait_for_write()  # at most one write in flight
+        state = checkpoint_state(config=self.config, G=self.G, D=self.D, opt_g=self.opt_g, opt_d=self.opt_d,
+                                 step=self.step, fixed_z=self.fixed_z, rng=_rng_state(self.device),
+                                 elapsed_s=self.elapsed)
+        self.pending_write = self.writer.submit(atomic_save_torch, self.run.checkpoint_path, state)
+        if wait:
+            self._wait_for_write()
+
+    def _wait_for_write(self) -> None:
+        if self.pending_write is not None:
+            self.pending_write.result()  # re-raises a failed write (disk full...) here, in the loop
+            self.pending_write = None
 
     def _finish(self, state: str) -> dict:
         run = self.run
+        self._wait_for_write()
         if state == "diverged":
             first, last = self.diverged_at
             saved = load_checkpoint(run.checkpoint_path)["step"] if run.checkpoint_path.exists() else 0
@@ -221,7 +240,7 @@ class _Training:
             state = "finished"
         if not run.samples() or run.samples()[-1][0] != self.step:
             self._sample()
-        self._checkpoint()
+        self._checkpoint(wait=True)
         export_generator(run.generator_path, self.G, step=self.step, dataset=self.config.data.dataset,
                          extra={"run": run.name, "epochs": self.step / self.steps_per_epoch})
         run.clear_stop()
