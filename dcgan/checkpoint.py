@@ -42,14 +42,28 @@ def _load(path, expected_format: str, what: str) -> dict:
 
 
 def cpu_copy(obj):
-    """A snapshot of nested dicts/lists of tensors on the CPU, safe to write while training goes on."""
+    """A snapshot of nested dicts/lists of tensors on the CPU, safe to write while training goes on.
+
+    CUDA tensors are copied without waiting (into pinned memory, reused by PyTorch's host cache):
+    whoever reads the copy must first wait for `ready_event()` recorded after this call."""
     if isinstance(obj, torch.Tensor):
+        if obj.is_cuda:
+            return torch.empty(obj.shape, dtype=obj.dtype, pin_memory=True).copy_(obj.detach(), non_blocking=True)
         return obj.detach().to("cpu", copy=True)
     if isinstance(obj, dict):
         return {k: cpu_copy(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
         return type(obj)(cpu_copy(v) for v in obj)
     return obj
+
+
+def ready_event(device: torch.device):
+    """An event that completes when the copies enqueued so far have landed (None off CUDA)."""
+    if device.type != "cuda":
+        return None
+    event = torch.cuda.Event()
+    event.record()
+    return event
 
 
 def checkpoint_state(*, config: RunConfig, G, D, opt_g, opt_d, step: int, fixed_z: torch.Tensor,
