@@ -94,3 +94,22 @@ def test_kill_minus_9_mid_epoch_resumes_without_gaps_or_duplicates(runs_dir):
     last, ref_last = run.read_metrics()[0][-1], reference.read_metrics()[0][-1]
     assert last["d_loss"] == pytest.approx(ref_last["d_loss"], rel=1e-3)
     assert last["g_loss"] == pytest.approx(ref_last["g_loss"], rel=1e-3)
+
+
+def test_folder_too_large_to_hold_is_streamed_in_the_same_order(runs_dir, tmp_path, monkeypatch):
+    from PIL import Image
+
+    import dcgan.batches as batches
+
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    for i in range(40):
+        Image.new("RGB", (20, 24), (i * 6, 255 - i * 6, 128)).save(folder / f"{i:02d}.png")
+    monkeypatch.setattr(batches, "MEMORY_BUDGET_BYTES", 0)  # pretend the folder does not fit
+    cfg = tiny_config("streamed", dataset="folder", folder=str(folder), limit=0, batch_size=8, epochs=2)
+    source = batches.make_batches(cfg.data, cfg.model.resolved(), 8, torch.device("cpu"), seed=0)
+    assert isinstance(source, batches.StreamingBatches) and source.steps_per_epoch == 5
+    resumed = list(source.epoch(1, start=3))
+    assert len(resumed) == 2 and torch.equal(resumed[0], list(source.epoch(1))[3])  # mid-epoch resume, same batch
+    final = train_run(create_run(cfg))
+    assert final["state"] == "finished" and final["step"] == 10
