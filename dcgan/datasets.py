@@ -109,6 +109,23 @@ def _torchvision(name: str, root: Path, split: str):
     return torch.from_numpy(np.ascontiguousarray(data)), torch.from_numpy(labels.astype(np.int64))
 
 
+TORCHVISION_FILES = {  # a file each dataset's torchvision class needs, relative to the data folder
+    "svhn": "svhn/train_32x32.mat", "mnist": "MNIST/raw/train-images-idx3-ubyte",
+    "fashion-mnist": "FashionMNIST/raw/train-images-idx3-ubyte", "cifar10": "cifar10/cifar-10-batches-py/data_batch_1",
+}
+
+
+def ensure_available(cfg: DataConfig) -> None:
+    """Download a torchvision dataset now if its files are missing, so a failure is reported before a run
+    folder is made or a background trainer started (DatasetUnavailable says what to do)."""
+    if cfg.dataset in TORCHVISION_FILES and not (data_dir(cfg) / TORCHVISION_FILES[cfg.dataset]).exists():
+        _torchvision(cfg.dataset, data_dir(cfg), "train")
+    elif cfg.dataset == "folder":
+        from .folder import image_files
+
+        image_files(Path(cfg.folder))  # a missing or empty folder is an error now
+
+
 def load_images(cfg: DataConfig, size: int, channels: int, split: str = "train", progress=None) -> ImageSet:
     """The dataset `cfg` names, resized to `size` and converted to `channels`, as one uint8 tensor."""
     cfg.validate()

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from .config import ConfigError, RunConfig
-from .datasets import REPO_ROOT
+from .datasets import REPO_ROOT, ensure_available
 from .devices import resolve_device
 from .fileio import read_json
 from .rundir import ACTIVE_STATES, RunDirectory, RunLocked
@@ -31,10 +31,7 @@ def create_run(config: RunConfig, root: str | Path | None = None) -> RunDirector
     """A new run folder holding config.json; every setting is checked first, so nothing half-made is left."""
     config.validate()
     resolve_device(config.train.device)
-    if config.data.dataset == "folder":
-        from .folder import image_files
-
-        image_files(Path(config.data.folder))  # a missing or empty folder is an error now, not in the background
+    ensure_available(config.data)  # a missing dataset is an error now, not in the background
     if not config.name:
         config.name = f"{config.data.dataset}-{time.strftime('%Y%m%d-%H%M%S')}"
     run = RunDirectory(runs_root(root) / config.name)

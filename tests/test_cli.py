@@ -44,12 +44,21 @@ def write_foreign(path):
     (["train", "--bogus"], "unrecognized arguments"),
     (["train", "--dataset", "folder", "--folder", "/no/such/folder"], "does not exist"),
     (["resume", "no-such-run"], "no run folder"),
+    (["train", "--dataset", "svhn", "--data-dir", "/nonexistent-offline"], "could not be downloaded"),
     (["sample", "/no/such/generator.pt"], "does not exist"),
 ])
-def test_bad_input_exits_2_with_one_line(capsys, runs_dir, args, message):
+def test_bad_input_exits_2_with_one_line(capsys, runs_dir, args, message, monkeypatch):
+    import urllib.error
+    import urllib.request
+
+    def offline(*a, **k):
+        raise urllib.error.URLError("no network")
+
+    monkeypatch.setattr(urllib.request, "urlopen", offline)
     code, out, err = run_cli(capsys, *args)
     assert code == 2
     assert message in err and err.count("\n") == 1 and "Traceback" not in err
+    assert not runs_dir.exists() or not any(runs_dir.iterdir())  # no half-made run folder left behind
 
 
 def test_corrupt_and_foreign_checkpoints(capsys, tmp_path):
