@@ -10,7 +10,6 @@ import torch
 
 from conftest import ROOT, tiny_config
 from dcgan.checkpoint import load_checkpoint, load_generator
-from dcgan.rundir import RunDirectory
 from dcgan.runs import create_run, list_runs
 from dcgan.trainer import train_run
 
