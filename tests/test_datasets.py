@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 
 from dcgan.config import DataConfig
-from dcgan.datasets import DatasetUnavailable, load_images, preview
+from dcgan.datasets import DatasetUnavailable, image_grid, load_images, preview
 from dcgan.street_digits import render_street_digits
 
 
@@ -83,7 +83,7 @@ def test_folder_nested_centre_cropped_and_cached(tmp_path):
     assert data.images.shape == (2, 3, 16, 16)  # the broken file is skipped, the text file ignored
     assert list((tmp_path / "data" / "cache").glob("folder-*.npz"))
     count, grid = preview(cfg, 16, 3)
-    assert count == 2 and grid.size[0] > 16
+    assert count == 3 and grid.size[0] > 16  # the preview counts image files; training skips the broken one
 
 
 @pytest.mark.parametrize("folder, message", [("missing", "does not exist"), ("empty", "holds no images")])
@@ -125,3 +125,12 @@ def test_street_digits_cached_after_first_load(data_dir):
     cached = list((data_dir / "cache").glob("street-digits-*-200-32px-3ch.npz"))
     assert len(cached) == 1
     assert torch.equal(load_images(cfg, 32, 3).images, first.images)
+
+
+def test_street_digits_preview_shows_the_sets_first_images_without_drawing_the_set(data_dir):
+    cfg = DataConfig(limit=100)
+    count, grid = preview(cfg, 16, 3, count=16)
+    first = load_images(cfg, 16, 3).images[:16]
+    assert count == 100
+    assert np.array_equal(np.asarray(grid), np.asarray(image_grid(first)))
+    assert preview(DataConfig(), 16, 3, count=4)[0] == 50_000

@@ -1,0 +1,67 @@
+"""Plotly figures of a run's metrics: the Train page's live charts and the run comparison.
+
+Plotly is imported here and nowhere else in the engine, so training (and the GPU machine) never needs it.
+"""
+from __future__ import annotations
+
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from .live import thin
+
+MAX_POINTS = 2000          # per trace; longer runs are thinned evenly, the newest point always kept
+HEALTHY_BAND = (0.3, 0.7)  # where D(x) and D(G(z)) settle in a healthy DCGAN run
+MAX_EPOCH_MARKS = 40       # more epochs than this: mark every 2nd, 5th... so the lines stay readable
+COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf")
+
+
+def training_figure(records: list[dict], steps_per_epoch: int | None = None, height: int = 520) -> go.Figure:
+    """Two panels against step: D and G loss; D(x) and D(G(z)) with the healthy band. Epochs are marked."""
+    rows = thin(records, MAX_POINTS)
+    steps = [r["step"] for r in rows]
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08,
+                        subplot_titles=("Losses", "Discriminator outputs"))
+    for row, key, name, color in ((1, "d_loss", "D loss", COLORS[0]), (1, "g_loss", "G loss", COLORS[1]),
+                                  (2, "d_real", "D(x) on real images", COLORS[2]),
+                                  (2, "d_fake", "D(G(z)) on fakes", COLORS[3])):
+        fig.add_trace(go.Scatter(x=steps, y=[r.get(key) for r in rows], name=name, mode="lines",
+                                 line={"color": color, "width": 1.6}), row=row, col=1)
+    # Shapes and annotations are built as plain dicts and set once: plotly's add_vline validates the
+    # whole layout on every call and cost over a second per figure for a 25-epoch run.
+    shapes = [{"type": "rect", "xref": "x2 domain", "yref": "y2", "x0": 0, "x1": 1, "y0": HEALTHY_BAND[0],
+               "y1": HEALTHY_BAND[1], "fillcolor": "green", "opacity": 0.08, "line": {"width": 0}, "layer": "below"}]
+    annotations = list(fig.layout.annotations) + [
+        {"xref": "x2 domain", "yref": "y2", "x": 0.01, "y": HEALTHY_BAND[1], "text": "healthy band",
+         "showarrow": False, "font": {"size": 10, "color": "green"}, "xanchor": "left", "yanchor": "bottom"}]
+    if steps_per_epoch and steps:
+        epochs = steps[-1] // steps_per_epoch
+        every = max(1, -(-epochs // MAX_EPOCH_MARKS))
+        for epoch in range(every, epochs + 1, every):
+            x = epoch * steps_per_epoch
+            shapes += [{"type": "line", "xref": axis, "yref": f"{axis.replace('x', 'y')} domain", "x0": x, "x1": x,
+                        "y0": 0, "y1": 1, "line": {"color": "gray", "dash": "dot", "width": 1}} for axis in ("x", "x2")]
+            annotations.append({"xref": "x", "yref": "y domain", "x": x, "y": 1, "text": f"epoch {epoch}",
+                                "showarrow": False, "font": {"size": 10, "color": "gray"}, "xanchor": "right",
+                                "yanchor": "bottom"})
+    fig.update_yaxes(range=[0, 1], row=2, col=1)
+    fig.update_layout(shapes=shapes, annotations=annotations)
+    fig.update_xaxes(title_text="step", row=2, col=1)
+    fig.update_layout(height=height, margin={"l": 10, "r": 10, "t": 40, "b": 10},
+                      legend={"orientation": "h", "y": -0.15}, uirevision="keep")  # zoom survives refreshes
+    return fig
+
+
+def comparison_figure(runs: dict[str, list[dict]], height: int = 460) -> go.Figure:
+    """D loss (solid) and G loss (dashed) of several runs against epoch, one colour per run."""
+    fig = go.Figure()
+    for i, (name, records) in enumerate(runs.items()):
+        rows = thin(records, MAX_POINTS)
+        epochs = [r["epoch"] for r in rows]
+        color = COLORS[i % len(COLORS)]
+        fig.add_trace(go.Scatter(x=epochs, y=[r["d_loss"] for r in rows], name=f"{name} · D loss",
+                                 mode="lines", line={"color": color, "width": 1.6}, legendgroup=name))
+        fig.add_trace(go.Scatter(x=epochs, y=[r["g_loss"] for r in rows], name=f"{name} · G loss",
+                                 mode="lines", line={"color": color, "width": 1.6, "dash": "dash"}, legendgroup=name))
+    fig.update_layout(height=height, xaxis_title="epoch", yaxis_title="loss", uirevision="keep",
+                      margin={"l": 10, "r": 10, "t": 30, "b": 10}, legend={"orientation": "h", "y": -0.2})
+    return fig

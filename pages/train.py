@@ -1,0 +1,68 @@
+"""Train: a form to start a run in the background, the live view of a run, and the table of all runs."""
+import streamlit as st
+
+from dcgan.config import DATASETS, ConfigError
+from dcgan.datasets import DatasetUnavailable, preview
+from dcgan.presets import DATASET_PRESETS, preset_config
+from dcgan.rundir import RunDirectory, RunLocked
+from dcgan.runs import list_runs, runs_root, start_run
+from ui.run_view import run_view
+from ui.runs_table import runs_table
+from ui.settings_form import DATASET_LABELS, settings_form
+
+st.title("Train a DCGAN")
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _preview(dataset: str, folder: str, size: int, channels: int, limit: int):
+    return preview(preset_config(dataset, folder=folder, limit=limit).data, size, channels)
+
+
+def _open(name: str) -> None:
+    """Show run `name` below; kept in the address so a browser refresh comes back to it."""
+    st.session_state["open-run"] = name
+    st.query_params["run"] = name
+
+
+runs = list_runs()
+with st.expander("Start a new run", expanded=not any(r["state"] in ("starting", "running") for r in runs)):
+    dataset = st.selectbox("Dataset", DATASETS, format_func=DATASET_LABELS.get, key="dataset")
+    folder = st.text_input("Image folder", key="folder", placeholder="/path/to/img_align_celeba",
+                           help="Searched recursively; images are centre-cropped to squares.") if dataset == "folder" else ""
+    preset = DATASET_PRESETS[dataset]
+    size = st.session_state.get(f"{dataset}:image_size", preset["image_size"])
+    channels = st.session_state.get(f"{dataset}:channels", preset["channels"])
+    limit = st.session_state.get(f"{dataset}:limit", 0)
+    if dataset != "folder" or folder:
+        try:
+            with st.spinner(f"Loading {DATASET_LABELS[dataset]} for a preview (the first time can take ~20 s)…"):
+                count, grid = _preview(dataset, folder.strip(), size, channels, limit)
+            st.image(grid, width=320, caption=f"{count:,} training {'image files' if dataset == 'folder' else 'images'} at {size} px — a few of them",
+                     output_format="PNG")
+        except (DatasetUnavailable, ConfigError) as err:
+            st.error(str(err))
+    settings = settings_form(dataset)
+    if settings is not None:
+        try:
+            config = preset_config(dataset, folder=folder.strip(), **settings)
+            with st.spinner("Checking the settings and starting the run…"):
+                run = start_run(config)
+            _open(run.name)
+            st.rerun()
+        except (ConfigError, DatasetUnavailable, RunLocked, OSError) as err:
+            st.error(f"Could not start: {err}")
+
+open_name = st.session_state.get("open-run") or st.query_params.get("run")
+names = [r["name"] for r in runs]
+if open_name not in names:
+    active = [r["name"] for r in runs if r["state"] in ("starting", "running")]
+    open_name = (active or names or [None])[0]
+if open_name:
+    st.subheader("Run")
+    run_view(RunDirectory(runs_root() / open_name))
+
+st.subheader("All runs")
+opened = runs_table(runs)
+if opened:
+    _open(opened)
+    st.rerun()

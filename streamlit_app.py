@@ -1,0 +1,11 @@
+"""DCGAN Studio: `streamlit run streamlit_app.py`. The pages are thin views over the dcgan/ engine."""
+import streamlit as st
+
+st.set_page_config(page_title="DCGAN Studio", page_icon="🎨", layout="wide")
+
+PAGES = [
+    st.Page("pages/home.py", title="Home", icon="🏠", default=True),
+    st.Page("pages/train.py", title="Train", icon="🏋️", url_path="train"),
+]
+
+st.navigation(PAGES).run()

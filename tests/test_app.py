@@ -1,0 +1,175 @@
+"""The app's pages through Streamlit's AppTest: they render, start and show a run, and turn bad input into st.error."""
+import json
+import time
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from conftest import ROOT
+
+APP = str(ROOT / "streamlit_app.py")
+TINY = {"limit": 256, "epochs": 1, "batch_size": 32, "g_width": 8, "d_width": 8}
+
+
+def open_page(page: str, **query) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params.update(query)
+    at.run()
+    if page != "home":
+        at.switch_page(f"pages/{page}.py").run()
+    assert not at.exception, at.exception
+    return at
+
+
+def widget(at: AppTest, key: str):
+    for group in (at.number_input, at.selectbox, at.text_input, at.toggle, at.multiselect, at.button, at.slider):
+        for element in group:
+            if element.key == key:
+                return element
+    raise KeyError(f"no widget with key {key!r}")
+
+
+def fill_form(at: AppTest, dataset: str = "street-digits", **settings) -> None:
+    for name, value in settings.items():
+        widget(at, f"{dataset}:{name}").set_value(value)
+
+
+def press_start(at: AppTest) -> AppTest:
+    next(b for b in at.button if "Start training" in str(b.label)).click().run()
+    assert not at.exception, at.exception
+    return at
+
+
+def wait_for_state(run_path, states=("finished", "stopped", "failed", "diverged"), timeout=90):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            state = json.loads((run_path / "status.json").read_text()).get("state")
+        except (FileNotFoundError, json.JSONDecodeError):
+            state = None
+        if state in states:
+            return state
+        time.sleep(0.2)
+    raise AssertionError(f"run at {run_path} did not reach {states} in {timeout} s")
+
+
+def test_home_page_shows_device_and_shipped_samples(runs_dir):
+    at = open_page("home")
+    assert any("Device:" in m.value and "cpu" in m.value for m in at.markdown)
+    assert len(at.get("image")) == 1  # a grid drawn from a shipped generator
+    before = at.get("image")[0].proto.imgs[0].url  # named by a hash of the image's bytes
+    widget(at, "home-new-samples").click().run()
+    assert not at.exception
+    assert at.get("image")[0].proto.imgs[0].url != before  # new z, new samples
+
+
+def test_train_page_renders_without_runs(runs_dir):
+    at = open_page("train")
+    assert any("No runs yet" in i.value for i in at.info)
+    assert any("50,000 training images" in (img.proto.imgs[0].caption if img.proto.imgs else "")
+               for img in at.get("image"))  # the preview of the default dataset
+
+
+def test_tiny_run_started_from_the_page_shows_progress_chart_and_samples(runs_dir):
+    at = open_page("train")
+    fill_form(at, image_size=16, name="tiny", device="cpu", **TINY)
+    press_start(at)
+    assert not at.error, [e.value for e in at.error]
+    assert at.query_params["run"] == "tiny"  # a browser refresh comes back to this run
+    assert wait_for_state(runs_dir / "tiny") == "finished"
+    at.run()
+    assert not at.exception and not at.error
+    progress = at.get("progress")[0].proto
+    assert progress.value == 100 and progress.text.startswith("Finished: 1 epoch,")
+    assert [c.proto.id.endswith(f"chart:{runs_dir / 'tiny'}") for c in at.get("plotly_chart")] == [True]
+    captions = [img.proto.imgs[0].caption for img in at.get("image") if img.proto.imgs]
+    assert any(c.startswith("Fixed latent batch at step 8") for c in captions)
+    assert any("finished" in m.value and "tiny" in m.value for m in at.markdown)
+
+
+def test_a_refreshed_browser_comes_back_to_the_run_in_the_address(runs_dir):
+    from conftest import tiny_config
+    from dcgan.runs import start_run
+
+    for name in ("first", "second"):
+        start_run(tiny_config(name))
+        wait_for_state(runs_dir / name)
+    at = open_page("train", run="first")
+    assert any("**first**" in m.value for m in at.markdown)
+    assert not any("**second**" in m.value for m in at.markdown)
+
+
+def test_bad_folder_path_is_an_error_and_the_page_still_works(runs_dir, tmp_path):
+    at = open_page("train")
+    widget(at, "dataset").set_value("folder").run()
+    widget(at, "folder").set_value(str(tmp_path / "no-such-folder")).run()
+    assert not at.exception
+    assert any("does not exist" in e.value for e in at.error)
+    press_start(at)
+    assert any("Could not start" in e.value and "does not exist" in e.value for e in at.error)
+    (tmp_path / "empty").mkdir()
+    widget(at, "folder").set_value(str(tmp_path / "empty")).run()
+    assert any("holds no images" in e.value for e in at.error)
+    assert not (runs_dir.exists() and any(runs_dir.iterdir()))  # nothing half-made
+
+
+@pytest.mark.parametrize("setting, value, message", [("lr", 0.0, "learning rate must be positive"),
+                                                     ("batch_size", 0, "batch size must be at least 1"),
+                                                     ("name", "bad name!", "run name")])
+def test_impossible_settings_are_errors(runs_dir, setting, value, message):
+    at = open_page("train")
+    fill_form(at, **{setting: value})
+    press_start(at)
+    assert any(message in e.value for e in at.error), [e.value for e in at.error]
+
+
+def test_dataset_that_cannot_be_downloaded_says_what_to_do(runs_dir):
+    at = open_page("train")
+    widget(at, "dataset").set_value("mnist").run()
+    assert not at.exception
+    assert any("mnist" in e.value.lower() and ("download" in e.value or "put" in e.value) for e in at.error), \
+        [e.value for e in at.error]
+
+
+def test_stop_then_resume_from_the_page_continues_the_run(runs_dir):
+    at = open_page("train")
+    fill_form(at, image_size=16, name="long", device="cpu", **{**TINY, "epochs": 400})
+    press_start(at)
+    run_path = runs_dir / "long"
+    wait_for_state(run_path, ("running",))
+    while not (run_path / "metrics.jsonl").exists():
+        time.sleep(0.1)
+    at.run()
+    widget(at, f"stop:{run_path}").click().run()
+    assert wait_for_state(run_path, ("stopped",)) == "stopped"
+    stopped_at = json.loads((run_path / "status.json").read_text())["step"]
+    at.run()
+    assert any("stopped" in m.value for m in at.markdown)
+    widget(at, f"resume:{run_path}").click().run()
+    assert not at.exception and not at.error
+    wait_for_state(run_path, ("running",))
+    deadline = time.time() + 60
+    while json.loads((run_path / "status.json").read_text()).get("step", 0) <= stopped_at and time.time() < deadline:
+        time.sleep(0.1)
+    (run_path / "STOP").write_text("stop")
+    wait_for_state(run_path, ("stopped",))
+    steps = [json.loads(line)["step"] for line in (run_path / "metrics.jsonl").read_text().splitlines()]
+    assert steps == sorted(set(steps)) and steps[-1] > stopped_at  # continued, no step written twice
+
+
+def test_runs_are_compared_and_deleted_with_confirmation(runs_dir):
+    from conftest import tiny_config
+    from dcgan.runs import start_run
+
+    for name in ("alpha", "beta"):
+        start_run(tiny_config(name))
+        wait_for_state(runs_dir / name)
+    at = open_page("train")
+    widget(at, "chosen-runs").set_value(["alpha", "beta"]).run()
+    comparison = [c for c in at.get("plotly_chart") if c.proto.id.endswith("comparison-chart")]
+    assert comparison and "alpha" in comparison[0].proto.spec and "beta" in comparison[0].proto.spec
+    widget(at, "delete-runs").click().run()
+    assert (runs_dir / "alpha").exists()  # not before the confirmation
+    widget(at, "confirm-delete-yes").click().run()
+    assert not at.exception
+    assert not (runs_dir / "alpha").exists() and not (runs_dir / "beta").exists()

@@ -1,0 +1,160 @@
+"""The live view of one run: progress, loss charts, sample grids, watchdog, Stop and Resume.
+
+While the run is active the view is a fragment that re-runs itself every REFRESH_S seconds, reading only
+what is new in the run folder (dcgan.live.MetricsFollower); the rest of the page is not re-run.
+"""
+from __future__ import annotations
+
+import streamlit as st
+
+from dcgan.charts import training_figure
+from dcgan.config import ConfigError
+from dcgan.live import MetricsFollower
+from dcgan.progress import format_duration
+from dcgan.rundir import ACTIVE_STATES, RunDirectory, RunLocked
+from dcgan.runs import effective_state, request_stop, resume, set_learning_rate
+from dcgan.watchdog import HEALTHY, diagnose
+
+REFRESH_S = 1.0
+STATE_LABELS = {"starting": "⏳ starting", "running": "🟢 running", "finished": "✅ finished", "stopped": "⏸️ stopped",
+                "interrupted": "⚠️ interrupted (its process is gone: resume it)", "failed": "❌ failed",
+                "diverged": "💥 diverged"}
+
+
+def run_view(run: RunDirectory) -> None:
+    """Show `run`; live (self-refreshing) while it trains, static once it has ended."""
+    active = effective_state(run) in ACTIVE_STATES
+    st.session_state[f"active:{run.path}"] = active
+    view = st.fragment(_run_panel, run_every=REFRESH_S if active else None, key=f"run-view:{run.path}")
+    view(run)
+
+
+def _follower(run: RunDirectory) -> MetricsFollower:
+    key = f"follower:{run.path}"
+    if key not in st.session_state or st.session_state[key].run.path != run.path:
+        st.session_state[key] = MetricsFollower(run)
+    return st.session_state[key]
+
+
+def _run_panel(run: RunDirectory) -> None:
+    if not run.exists():
+        st.info(f"Run {run.name} no longer exists.")
+        return
+    follower = _follower(run)
+    follower.update()
+    status = run.read_status() or {}
+    state = effective_state(run, status)
+    config = run.read_config()
+    active = state in ACTIVE_STATES
+    if st.session_state.get(f"active:{run.path}") and not active:
+        st.session_state[f"active:{run.path}"] = False
+        _after_run_ended(run)
+        st.rerun(scope="app")  # re-draw the page without the timer once the run has ended
+
+    _header(run, status, state, config)
+    _progress(status, state, config)
+    _watchdog(run, follower.records, status, config)
+    chart_col, sample_col = st.columns([3, 2])
+    with chart_col:
+        if follower.records:
+            st.plotly_chart(training_figure(follower.records, status.get("steps_per_epoch")),
+                            key=f"chart:{run.path}", config={"displaylogo": False})
+            st.caption(HEALTHY)
+        else:
+            st.info("The loss chart appears with the first metrics line (after a few steps).")
+    with sample_col:
+        _samples(run, status)
+
+
+def _header(run: RunDirectory, status: dict, state: str, config: dict) -> None:
+    left, stop_col, resume_col = st.columns([4, 1, 1])
+    data = config.get("data", {})
+    left.markdown(f"**{run.name}** · {STATE_LABELS.get(state, state)} · {data.get('dataset')}"
+                  f"{' (' + data['folder'] + ')' if data.get('folder') else ''} · {config.get('device_used') or status.get('device') or ''}")
+    if state in ACTIVE_STATES:
+        stopping = run.stop_requested()
+        if stop_col.button("Stopping…" if stopping else "Stop", key=f"stop:{run.path}", disabled=stopping,
+                           help="Stops after the current step and saves a checkpoint; Resume continues from it."):
+            request_stop(run)
+            st.rerun(scope="fragment")
+    elif state != "finished":
+        if resume_col.button("Resume", key=f"resume:{run.path}", type="primary",
+                             help="Continue from the last checkpoint, in the background."):
+            _resume(run)
+    if state in ("failed", "diverged", "interrupted") or (state == "stopped" and status.get("message")):
+        reason = status.get("error") or status.get("message") or "the trainer's process ended without saying why"
+        (st.info if state == "stopped" else st.error)(f"{state.capitalize()}: {reason}")
+        if state == "failed" and run.log_path.exists():
+            with st.expander("The trainer's log (last lines)"):
+                st.code("\n".join(run.log_path.read_text(errors="replace").splitlines()[-30:]) or "(empty)")
+
+
+def _progress(status: dict, state: str, config: dict) -> None:
+    total = status.get("total_steps")
+    step = status.get("step") or 0
+    epochs = config.get("train", {}).get("epochs")
+    if not total:
+        st.progress(0.0, text="Loading the data and building the networks…" if state in ACTIVE_STATES else "No steps yet")
+        return
+    fraction = min(step / total, 1.0)
+    speed = f" · {status['images_per_s']:,.0f} img/s" if status.get("images_per_s") else ""
+    if state == "finished":
+        text = f"Finished: {epochs} epoch{'s' if epochs != 1 else ''}, {step:,} steps in {format_duration(status.get('elapsed_s'))}{speed}"
+    else:
+        eta = f" · ETA {format_duration(status.get('eta_s'))}" if state in ACTIVE_STATES else ""
+        text = f"Epoch {status.get('epoch', 0):.2f} / {epochs} · step {step:,} / {total:,}{speed}{eta}"
+    st.progress(fraction, text=text)
+
+
+def _samples(run: RunDirectory, status: dict) -> None:
+    samples = run.samples()
+    if not samples:
+        st.info("The first sample grid appears after about 30 s of training, then at every epoch's end.")
+        return
+    key, newest_key = f"sample:{run.path}", f"sample-newest:{run.path}"
+    # Follow the newest grid until the user moves the slider back; then stay where they put it.
+    if st.session_state.get(key) in (None, st.session_state.get(newest_key)) or st.session_state[key] > len(samples):
+        st.session_state[key] = len(samples)
+    st.session_state[newest_key] = len(samples)
+    index = st.slider("Sample grid", 1, len(samples), key=key, disabled=len(samples) == 1,
+                      help="Every grid the run saved, from the same fixed latent batch: watch the samples form.") \
+        if len(samples) > 1 else 1
+    step, path = samples[index - 1]
+    per_epoch = status.get("steps_per_epoch")
+    epoch = f" · epoch {step / per_epoch:.2f}" if per_epoch else ""
+    st.image(str(path), caption=f"Fixed latent batch at step {step:,}{epoch} ({index} of {len(samples)})",
+             width="stretch", output_format="PNG")
+    if run.reals_path.exists():
+        with st.expander("Real training images, for comparison"):
+            st.image(str(run.reals_path), width="stretch", output_format="PNG")
+
+
+def _watchdog(run: RunDirectory, records: list[dict], status: dict, config: dict) -> None:
+    lr = config.get("train", {}).get("lr", 2e-4)
+    for finding in diagnose(records, status, lr):
+        st.warning(f"**{finding.message}** {finding.advice}")
+        if finding.suggested_lr and st.button(f"Resume from the last checkpoint with learning rate {finding.suggested_lr:g}",
+                                              key=f"lower-lr:{run.path}:{finding.kind}"):
+            st.session_state[f"pending-lr:{run.path}"] = finding.suggested_lr
+            if effective_state(run) in ACTIVE_STATES:
+                request_stop(run)  # the resume happens once the trainer has saved and stopped
+                st.rerun(scope="fragment")
+            _after_run_ended(run)
+
+
+def _after_run_ended(run: RunDirectory) -> None:
+    """Carry out a 'resume with a lower learning rate' that waited for the run to stop."""
+    lr = st.session_state.pop(f"pending-lr:{run.path}", None)
+    if lr is not None:
+        set_learning_rate(run, lr)
+        _resume(run)
+
+
+def _resume(run: RunDirectory) -> None:
+    try:
+        resume(run)
+    except (RunLocked, FileNotFoundError, ConfigError) as err:
+        st.error(f"Could not resume {run.name}: {err}")
+        return
+    st.session_state.pop(f"sample:{run.path}", None)
+    st.rerun(scope="app")  # the view becomes live again

@@ -1,0 +1,67 @@
+"""The table of all runs; choose runs to overlay their loss curves, open one, or delete them."""
+from __future__ import annotations
+
+import time
+
+import streamlit as st
+
+from dcgan.charts import comparison_figure
+from dcgan.rundir import RunDirectory, RunLocked
+from dcgan.runs import delete_run, runs_root
+
+
+def runs_table(runs: list[dict]) -> str | None:
+    """Draw the table and the actions on the chosen rows; returns the name of a run to open, if asked."""
+    if not runs:
+        st.info("No runs yet: start one above.")
+        return None
+    rows = [{"name": r["name"], "dataset": r["dataset"], "state": r["state"],
+             "epochs": f"{r['epoch'] or 0:.2f} / {r['epochs']}", "D loss": r["d_loss"], "G loss": r["g_loss"],
+             "images/s": r["images_per_s"],
+             "started": time.strftime("%Y-%m-%d %H:%M", time.localtime(r["created"])) if r["created"] else ""}
+            for r in runs]
+    st.dataframe(rows, key="runs-table", hide_index=True,
+                 column_config={"D loss": st.column_config.NumberColumn(format="%.3f"),
+                                "G loss": st.column_config.NumberColumn(format="%.3f"),
+                                "images/s": st.column_config.NumberColumn(format="%.0f")})
+    names = [r["name"] for r in runs]
+    chosen = st.multiselect("Runs to compare, open or delete", names, key="chosen-runs",
+                            placeholder="Choose one or more runs: their loss curves are overlaid below")
+    if not chosen:
+        return None
+    open_col, delete_col, _ = st.columns([1, 1, 4])
+    opened = chosen[0] if open_col.button(f"Open {chosen[0]}", key="open-run-button") else None
+    if delete_col.button(f"Delete {len(chosen)} run{'s' if len(chosen) > 1 else ''}…", key="delete-runs"):
+        st.session_state["confirm-delete"] = chosen
+    if st.session_state.get("confirm-delete") == chosen:
+        _confirm_delete(chosen)
+    _comparison(chosen)
+    return opened
+
+
+def _confirm_delete(names: list[str]) -> None:
+    st.warning(f"Delete {', '.join(names)}? Its checkpoints, samples and metrics are removed for good.")
+    yes, no, _ = st.columns([1, 1, 4])
+    if yes.button("Yes, delete", key="confirm-delete-yes", type="primary"):
+        for name in names:
+            try:
+                delete_run(RunDirectory(runs_root() / name))
+            except (RunLocked, OSError) as err:
+                st.error(f"Could not delete {name}: {err}")
+                return
+        st.session_state.pop("confirm-delete", None)
+        st.session_state.pop("chosen-runs", None)
+        st.rerun()
+    if no.button("Cancel", key="confirm-delete-no"):
+        st.session_state.pop("confirm-delete", None)
+        st.rerun()
+
+
+def _comparison(names: list[str]) -> None:
+    curves = {}
+    for name in names:
+        records, _ = RunDirectory(runs_root() / name).read_metrics()
+        if records:
+            curves[name] = records
+    if curves:
+        st.plotly_chart(comparison_figure(curves), key="comparison-chart", config={"displaylogo": False})
