@@ -1,6 +1,8 @@
 """DCGAN Studio: `streamlit run streamlit_app.py`. The pages are thin views over the dcgan/ engine."""
 import streamlit as st
 
+from ui.shell import mark_shell
+
 st.set_page_config(page_title="DCGAN Studio", page_icon="🎨", layout="wide")
 
 PAGES = [
@@ -8,4 +10,5 @@ PAGES = [
     st.Page("pages/train.py", title="Train", icon="🏋️", url_path="train"),
 ]
 
+mark_shell()
 st.navigation(PAGES).run()

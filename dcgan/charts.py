@@ -11,7 +11,8 @@ from .live import thin
 
 MAX_POINTS = 2000          # per trace; longer runs are thinned evenly, the newest point always kept
 HEALTHY_BAND = (0.3, 0.7)  # where D(x) and D(G(z)) settle in a healthy DCGAN run
-MAX_EPOCH_MARKS = 40       # more epochs than this: mark every 2nd, 5th... so the lines stay readable
+MAX_EPOCH_MARKS = 40       # more epochs than this: draw every 2nd, 3rd... boundary, so the lines stay readable
+MAX_EPOCH_LABELS = 8       # label at most about this many boundaries (labels are wider than lines)
 COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf")
 
 
@@ -36,13 +37,15 @@ def training_figure(records: list[dict], steps_per_epoch: int | None = None, hei
     if steps_per_epoch and steps:
         epochs = steps[-1] // steps_per_epoch
         every = max(1, -(-epochs // MAX_EPOCH_MARKS))
+        label_every = every * max(1, -(-epochs // (every * MAX_EPOCH_LABELS)))
         for epoch in range(every, epochs + 1, every):
             x = epoch * steps_per_epoch
             shapes += [{"type": "line", "xref": axis, "yref": f"{axis.replace('x', 'y')} domain", "x0": x, "x1": x,
                         "y0": 0, "y1": 1, "line": {"color": "gray", "dash": "dot", "width": 1}} for axis in ("x", "x2")]
-            annotations.append({"xref": "x", "yref": "y domain", "x": x, "y": 1, "text": f"epoch {epoch}",
-                                "showarrow": False, "font": {"size": 10, "color": "gray"}, "xanchor": "right",
-                                "yanchor": "bottom"})
+            if epoch % label_every == 0:
+                annotations.append({"xref": "x", "yref": "y domain", "x": x, "y": 1, "text": f"epoch {epoch}",
+                                    "showarrow": False, "font": {"size": 10, "color": "gray"}, "xanchor": "right",
+                                    "yanchor": "bottom"})
     fig.update_yaxes(range=[0, 1], row=2, col=1)
     fig.update_layout(shapes=shapes, annotations=annotations)
     fig.update_xaxes(title_text="step", row=2, col=1)

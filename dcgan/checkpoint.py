@@ -115,15 +115,3 @@ def load_generator(path, device: str | torch.device = "cpu") -> tuple[Generator,
     meta = {k: v for k, v in obj.items() if k != "state_dict"}
     return G.to(device).eval(), meta
 
-
-SHIPPED_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
-
-
-def shipped_generators(folder: Path = SHIPPED_DIR) -> list[dict]:
-    """The generators shipped in checkpoints/: name, file, sample grid and card (if present), smallest first."""
-    found = []
-    for path in sorted(folder.glob("*.pt"), key=lambda p: p.stat().st_size):
-        png, card = path.with_suffix(".png"), path.with_suffix(".md")
-        found.append({"name": path.stem, "path": path, "grid": png if png.exists() else None,
-                      "card": card if card.exists() else None})
-    return found

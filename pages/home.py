@@ -1,5 +1,15 @@
-"""Home: what each page does, samples from a shipped generator, and the device training would use."""
+"""Home: what each page does, samples from a shipped generator, and the hardware training would use.
+
+It draws without importing torch (2 s of the app's cold start): the grid first shown is the shipped
+generator's own sample grid; "New samples" then loads the generator and draws fresh ones.
+"""
 import streamlit as st
+
+from dcgan.hardware import describe_hardware
+from dcgan.shipped import shipped_generators
+from ui.shell import require_shell
+
+require_shell()
 
 st.title("DCGAN Studio")
 st.markdown(
@@ -8,25 +18,22 @@ st.markdown(
     "or a folder of images such as CelebA faces), start a run in the background and watch its losses and samples "
     "live. Runs keep going when you leave the page or close the tab, and can be stopped, resumed and compared.\n"
 )
-
-import torch  # noqa: E402  (after the text, so the page shows something while torch loads)
-
-from dcgan.checkpoint import CheckpointError, load_generator, shipped_generators  # noqa: E402
-from dcgan.datasets import image_grid  # noqa: E402
-from dcgan.devices import available_devices, device_label, resolve_device  # noqa: E402
-
-device = resolve_device("auto")
-gpu_note = "" if device.type != "cpu" else " — no GPU found; training runs on the CPU (about 800 images/s here)"
-st.markdown(f"**Device:** {device_label(device)}{gpu_note}")
+st.markdown(f"**Device:** {describe_hardware()}")
 
 
-@st.cache_resource
+@st.cache_resource(show_spinner=False)
 def _generator(path: str):
+    from dcgan.checkpoint import load_generator
+
     return load_generator(path)
 
 
-@st.cache_data(max_entries=16)
-def _sample_grid(path: str, seed: int, count: int = 36):
+@st.cache_data(max_entries=16, show_spinner="Drawing samples…")
+def _sample_grid(path: str, seed: int, count: int = 64):
+    import torch
+
+    from dcgan.datasets import image_grid
+
     G, meta = _generator(path)
     z = torch.randn(count, G.cfg.z_dim, generator=torch.Generator().manual_seed(seed))
     with torch.no_grad():
@@ -40,19 +47,21 @@ if shipped:
     left, right = st.columns([1, 3])
     with left:
         chosen = st.selectbox("Generator", names, key="home-generator")
-        if st.button("New samples", key="home-new-samples"):
+        if st.button("New samples", key="home-new-samples", help="Fresh random z, drawn by the generator now."):
             st.session_state["home-seed"] = st.session_state.get("home-seed", 0) + 1
         generator = shipped[names.index(chosen)]
-        st.caption(f"`checkpoints/{generator['path'].name}` — new random z each click, no training needed.")
+        st.caption(f"`checkpoints/{generator['path'].name}`: explore it without training anything.")
     with right:
-        try:
-            grid = _sample_grid(str(generator["path"]), st.session_state.get("home-seed", 0))
-            st.image(grid, width=480, caption=f"36 random samples from {chosen}",
-                     output_format="PNG")
-        except CheckpointError as err:
-            st.error(f"Could not load {generator['path'].name}: {err}")
+        seed = st.session_state.get("home-seed", 0)
+        if seed == 0 and generator["grid"]:
+            st.image(str(generator["grid"]), width=480, caption=f"{chosen}: its fixed latent batch")
+        else:
+            from dcgan.checkpoint import CheckpointError
+
+            try:
+                st.image(_sample_grid(str(generator["path"]), seed), width=480, output_format="PNG",
+                         caption=f"{chosen}: 64 new random samples")
+            except CheckpointError as err:
+                st.error(f"Could not load {generator['path'].name}: {err}")
 else:
     st.info("No shipped generators in checkpoints/; train one on the Train page.")
-
-if "cuda" not in available_devices():
-    st.caption("A GPU (CUDA) makes training 10–100× faster; the app uses one automatically when present.")

@@ -9,6 +9,9 @@ from dcgan.runs import list_runs, runs_root, start_run
 from ui.run_view import run_view
 from ui.runs_table import runs_table
 from ui.settings_form import DATASET_LABELS, settings_form
+from ui.shell import require_shell
+
+require_shell()
 
 st.title("Train a DCGAN")
 

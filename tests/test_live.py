@@ -99,6 +99,10 @@ def test_training_figure_marks_each_epoch_and_thins_long_runs():
     epoch_labels = [a.text for a in fig.layout.annotations if a.text.startswith("epoch")]
     assert epoch_labels == [f"epoch {e}" for e in range(1, 6)]
     assert [t.name for t in fig.data] == ["D loss", "G loss", "D(x) on real images", "D(G(z)) on fakes"]
+    many_epochs = training_figure([record(s) for s in range(0, 5001, 5)], steps_per_epoch=100)
+    labels = [a.text for a in many_epochs.layout.annotations if a.text.startswith("epoch")]
+    lines = [shape for shape in many_epochs.layout.shapes if shape.type == "line"]
+    assert len(lines) == 2 * 25 and 5 <= len(labels) <= 8  # every 2nd of 50 boundaries drawn, a few labelled
     long_rows = [record(s) for s in range(20_000)]
     assert len(training_figure(long_rows, 100).data[0].x) <= MAX_POINTS + 1
 
@@ -115,3 +119,13 @@ def test_every_dataset_has_a_preset_that_validates(dataset):
     config.validate()
     assert config.train.lr == 2e-4 and config.train.beta1 == 0.5 and config.data.dataset == dataset
     json.dumps(config.to_dict())
+
+
+def test_nvidia_gpus_are_read_from_the_drivers_proc_files(tmp_path):
+    from dcgan.hardware import nvidia_gpus
+
+    gpu = tmp_path / "0000:01:00.0"
+    gpu.mkdir()
+    (gpu / "information").write_text("Model: \t\t NVIDIA H100 80GB HBM3\nIRQ:   \t\t 35\n")
+    assert nvidia_gpus(tmp_path) == ["NVIDIA H100 80GB HBM3"]
+    assert nvidia_gpus(tmp_path / "absent") == []
