@@ -31,7 +31,8 @@ def training_figure(records: list[dict], steps_per_epoch: int | None = None, hei
     # whole layout on every call and cost over a second per figure for a 25-epoch run.
     shapes = [{"type": "rect", "xref": "x2 domain", "yref": "y2", "x0": 0, "x1": 1, "y0": HEALTHY_BAND[0],
                "y1": HEALTHY_BAND[1], "fillcolor": "green", "opacity": 0.08, "line": {"width": 0}, "layer": "below"}]
-    annotations = list(fig.layout.annotations) + [
+    titles = [{**a.to_plotly_json(), "x": 0, "xanchor": "left"} for a in fig.layout.annotations]  # clear of epoch labels
+    annotations = titles + [
         {"xref": "x2 domain", "yref": "y2", "x": 0.01, "y": HEALTHY_BAND[1], "text": "healthy band",
          "showarrow": False, "font": {"size": 10, "color": "green"}, "xanchor": "left", "yanchor": "bottom"}]
     if steps_per_epoch and steps:

@@ -9,10 +9,11 @@ HEALTHY = ("Healthy DCGAN curves: D(x) and D(G(z)) settle between about 0.3 and 
 
 @dataclass
 class WatchdogConfig:
-    window_steps: int = 300        # how many recent steps a verdict looks at
+    window_steps: int = 300        # a verdict needs this many recent steps of readings, all pointing the same way
+    warmup_steps: int = 300        # D usually wins the first ~200 steps and then G catches up: not judged
     min_records: int = 5           # fewer metrics lines than this in the window: too early to judge
-    d_wins_loss: float = 0.05      # mean D loss below this ...
-    d_wins_fake: float = 0.05      # ... and mean D(G(z)) below this: D rejects every fake
+    d_wins_loss: float = 0.1       # every D loss in the window below this ...
+    d_wins_fake: float = 0.05      # ... and every D(G(z)) below this: D rejects every fake
     stalled_spread: float = 1e-4   # both losses' max - min below this over the window: nothing moves
     lr_factor: float = 0.5         # the suggested learning rate is the current one times this
 
@@ -36,11 +37,11 @@ def diagnose(records: list[dict], status: dict | None, lr: float, cfg: WatchdogC
         return []
     last_step = records[-1].get("step", 0)
     window = [r for r in records if r.get("step", 0) > last_step - cfg.window_steps]
-    if len(window) < cfg.min_records:
-        return []
+    if last_step < cfg.warmup_steps + cfg.window_steps or len(window) < cfg.min_records:
+        return []  # too early: a whole window after the warm-up is needed
     findings = []
     mean = lambda key: sum(r[key] for r in window) / len(window)  # noqa: E731
-    if mean("d_loss") < cfg.d_wins_loss and mean("d_fake") < cfg.d_wins_fake:
+    if all(r["d_loss"] < cfg.d_wins_loss and r["d_fake"] < cfg.d_wins_fake for r in window):
         findings.append(Finding(
             "discriminator-wins",
             f"The discriminator is winning outright: over the last {len(window)} readings D loss averaged "

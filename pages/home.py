@@ -6,7 +6,7 @@ generator's own sample grid; "New samples" then loads the generator and draws fr
 import streamlit as st
 
 from dcgan.hardware import describe_hardware
-from dcgan.shipped import shipped_generators
+from dcgan.catalog import shipped_generators
 from ui.shell import require_shell
 
 require_shell()

@@ -4,7 +4,7 @@ import streamlit as st
 from dcgan.config import DATASETS, ConfigError
 from dcgan.datasets import DatasetUnavailable, preview
 from dcgan.presets import DATASET_PRESETS, preset_config
-from dcgan.rundir import RunDirectory, RunLocked
+from dcgan.rundir import ACTIVE_STATES, RunDirectory, RunLocked
 from dcgan.runs import list_runs, runs_root, start_run
 from ui.run_view import run_view
 from ui.runs_table import runs_table
@@ -12,6 +12,8 @@ from ui.settings_form import DATASET_LABELS, settings_form
 from ui.shell import require_shell
 
 require_shell()
+
+TABLE_REFRESH_S = 3.0
 
 st.title("Train a DCGAN")
 
@@ -28,7 +30,7 @@ def _open(name: str) -> None:
 
 
 runs = list_runs()
-with st.expander("Start a new run", expanded=not any(r["state"] in ("starting", "running") for r in runs)):
+with st.expander("Start a new run", expanded=not any(r["state"] in ACTIVE_STATES for r in runs)):
     dataset = st.selectbox("Dataset", DATASETS, format_func=DATASET_LABELS.get, key="dataset")
     folder = st.text_input("Image folder", key="folder", placeholder="/path/to/img_align_celeba",
                            help="Searched recursively; images are centre-cropped to squares.") if dataset == "folder" else ""
@@ -58,14 +60,21 @@ with st.expander("Start a new run", expanded=not any(r["state"] in ("starting", 
 open_name = st.session_state.get("open-run") or st.query_params.get("run")
 names = [r["name"] for r in runs]
 if open_name not in names:
-    active = [r["name"] for r in runs if r["state"] in ("starting", "running")]
+    active = [r["name"] for r in runs if r["state"] in ACTIVE_STATES]
     open_name = (active or names or [None])[0]
 if open_name:
     st.subheader("Run")
     run_view(RunDirectory(runs_root() / open_name))
 
+
+
+def _all_runs() -> None:
+    opened = runs_table(list_runs())
+    if opened:
+        _open(opened)
+        st.rerun(scope="app")
+
+
 st.subheader("All runs")
-opened = runs_table(runs)
-if opened:
-    _open(opened)
-    st.rerun()
+# The table refreshes itself while any run trains, so its states, epochs and losses stay current.
+st.fragment(_all_runs, run_every=TABLE_REFRESH_S if any(r["state"] in ACTIVE_STATES for r in runs) else None)()

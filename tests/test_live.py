@@ -85,9 +85,12 @@ def test_losses_that_stopped_moving_are_flagged():
     assert [f.kind for f in diagnose(rows, {"state": "running"}, lr=2e-4)] == ["stalled"]
 
 
-def test_too_few_readings_are_not_judged_and_a_diverged_run_is_explained():
+def test_the_early_transient_and_too_few_readings_are_not_judged_and_a_diverged_run_is_explained():
+    early = [record(s, d_loss=0.04, d_fake=0.02) for s in range(20, 500, 20)]  # D wins at first, then G catches up
+    assert diagnose(early, {"state": "running"}, lr=2e-4) == []
+    brief = [record(s) for s in range(0, 800, 20)] + [record(s, d_loss=0.04, d_fake=0.02) for s in (820, 840)]
+    assert diagnose(brief, {"state": "running"}, lr=2e-4) == []
     rows = [record(s, d_loss=0.0, d_fake=0.0) for s in (20, 40)]
-    assert diagnose(rows, {"state": "running"}, lr=2e-4) == []
     status = {"state": "diverged", "message": "losses became NaN between steps 40 and 60"}
     (finding,) = diagnose(rows, status, lr=1e-3)
     assert finding.kind == "diverged" and "NaN" in finding.message and finding.suggested_lr == pytest.approx(5e-4)

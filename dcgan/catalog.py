@@ -1,4 +1,7 @@
-"""The generators shipped in checkpoints/ (torch-free, so the Home page can list them before torch loads)."""
+"""Where generators can be found: shipped in checkpoints/, and each run's generator.pt.
+
+Torch-free, so the Home page can list them before torch has loaded.
+"""
 from __future__ import annotations
 
 from pathlib import Path
@@ -14,3 +17,10 @@ def shipped_generators(folder: Path = SHIPPED_DIR) -> list[dict]:
         found.append({"name": path.stem, "path": path, "grid": png if png.exists() else None,
                       "card": card if card.exists() else None})
     return found
+
+
+def run_generators(runs_root: Path) -> list[dict]:
+    """The runs under `runs_root` that have exported a generator (finished or stopped), newest first."""
+    paths = [p for p in Path(runs_root).glob("*/generator.pt")] if Path(runs_root).is_dir() else []
+    paths.sort(key=lambda p: p.stat().st_mtime, reverse=True)
+    return [{"name": p.parent.name, "path": p, "grid": None, "card": None} for p in paths]
