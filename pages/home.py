@@ -17,6 +17,9 @@ st.markdown(
     "- **Train** — pick a dataset (the built-in street digits work offline; SVHN, MNIST, Fashion-MNIST, CIFAR-10 "
     "or a folder of images such as CelebA faces), start a run in the background and watch its losses and samples "
     "live. Runs keep going when you leave the page or close the tab, and can be stopped, resumed and compared.\n"
+    "- **Latent explorer** — load a shipped generator, a run's or your own file; slide latent dimensions and "
+    "principal directions, interpolate between samples (and download the GIF), do vector arithmetic on concepts, "
+    "or find the z of an uploaded picture.\n"
 )
 st.markdown(f"**Device:** {describe_hardware()}")
 

@@ -22,7 +22,8 @@ def open_page(page: str, **query) -> AppTest:
 
 
 def widget(at: AppTest, key: str):
-    for group in (at.number_input, at.selectbox, at.text_input, at.toggle, at.multiselect, at.button, at.slider):
+    for group in (at.number_input, at.selectbox, at.text_input, at.toggle, at.multiselect, at.button, at.slider,
+                  at.radio):
         for element in group:
             if element.key == key:
                 return element
@@ -175,3 +176,51 @@ def test_runs_are_compared_and_deleted_with_confirmation(runs_dir):
     widget(at, "confirm-delete-yes").click().run()
     assert not at.exception
     assert not (runs_dir / "alpha").exists() and not (runs_dir / "beta").exists()
+
+
+def image_urls(at: AppTest) -> dict[str, str]:
+    return {img.proto.imgs[0].caption: img.proto.imgs[0].url for img in at.get("image") if img.proto.imgs}
+
+
+def test_latent_page_slider_changes_the_image_and_reset_brings_it_back(runs_dir):
+    at = open_page("latent")
+    assert not at.error
+    caption = "seed 0, moved by the sliders"
+    before = image_urls(at)[caption]
+    widget(at, "lat-dim-1-0").set_value(2.5).run()
+    moved = image_urls(at)[caption]
+    assert moved != before
+    widget(at, "lat-pc-1-0").set_value(-2.0).run()
+    assert image_urls(at)[caption] not in (before, moved)
+    widget(at, "lat-reset").click().run()
+    assert image_urls(at)[caption] == before  # same z, same image
+    widget(at, "lat-seed").set_value(5).run()
+    assert "seed 5, moved by the sliders" in image_urls(at)
+
+
+def test_latent_page_interpolation_renders_n_frames_and_a_gif(runs_dir):
+    at = open_page("latent")
+    widget(at, "int-steps").set_value(7).run()
+    assert "7 frames (slerp)" in image_urls(at)
+    widget(at, "int-kind").set_value("A loop through several seeds").run()
+    widget(at, "int-seeds").set_value("1, 2, 3").run()
+    assert "21 frames (slerp)" in image_urls(at)  # three segments of seven, looping back to the first
+    assert image_urls(at)["As an animation"].endswith(".gif")
+    assert "Download GIF" in [b.label for b in at.get("download_button")]
+    widget(at, "int-seeds").set_value("1, two").run()
+    assert any("whole numbers" in e.value for e in at.error)
+
+
+def test_latent_page_lists_run_generators_and_arithmetic_needs_each_concept(runs_dir):
+    from conftest import tiny_config
+    from dcgan.runs import start_run
+
+    start_run(tiny_config("explore-me"))
+    wait_for_state(runs_dir / "explore-me")
+    at = open_page("latent")
+    widget(at, "latent-source").set_value("From a run").run()
+    assert not at.exception and not at.error
+    assert widget(at, "latent-From a run").value == "explore-me"
+    assert any("16 px" in c.value for c in at.caption)
+    widget(at, "ari-B").set_value([]).run()
+    assert any("at least one sample for each" in e.value for e in at.error)

@@ -1,0 +1,210 @@
+"""The latent explorer's tabs. Each is a fragment: moving a slider re-runs only its own tab."""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+import streamlit as st
+import torch
+
+from dcgan.datasets import image_grid
+from dcgan.latent import (ExplorerConfig, PrincipalDirections, concept_arithmetic, generate, gif_bytes,
+                          interpolate, interpolation_grid, keyframe_walk, neighbours, png_bytes,
+                          principal_directions, seeded_z, upscale)
+from dcgan.projection import ProjectionConfig, discriminator_beside, project, target_from_file
+
+DISPLAY_PX = 256   # a single sample is enlarged (nearest neighbour) to about this many pixels
+PICK_GRID = 16     # samples in the grids people pick endpoints or concepts from
+ARITH_GRID = 36
+
+
+@dataclass
+class Explorer:
+    """A loaded generator and what the tabs compute once for it (held by st.cache_resource)."""
+    G: torch.nn.Module
+    meta: dict
+    note: str | None
+    key: str                                   # identifies the generator in caches
+    config: ExplorerConfig = field(default_factory=ExplorerConfig)
+    _directions: PrincipalDirections | None = None
+
+    @property
+    def z_dim(self) -> int:
+        return self.G.cfg.z_dim
+
+    def directions(self) -> PrincipalDirections:
+        if self._directions is None:
+            self._directions = principal_directions(self.G, self.config)
+        return self._directions
+
+    def image(self, z: torch.Tensor, columns: int | None = None):
+        """A PIL image of the samples for z (B, z_dim), enlarged for the screen."""
+        scale = max(1, DISPLAY_PX // self.G.cfg.image_size) if len(z) == 1 else 2
+        return image_grid(upscale(generate(self.G, z), scale), columns=columns)
+
+
+def _numbered(explorer: Explorer, seed: int, count: int, caption: str) -> torch.Tensor:
+    """Show `count` samples for `seed`, numbered left to right, top to bottom; returns their z."""
+    z = seeded_z(seed, count, explorer.z_dim)
+    st.image(explorer.image(z), caption=caption, output_format="PNG")
+    return z
+
+
+def _download(label: str, data: bytes, name: str, mime: str, key: str) -> None:
+    st.download_button(label, data, file_name=name, mime=mime, key=key)
+
+
+# -- sliders ------------------------------------------------------------------------------------------
+def _set_base(z: torch.Tensor, label: str) -> None:
+    """Make `z` the sample the sliders start from (new slider keys, so they take its values)."""
+    st.session_state["lat-base"] = (z.clone(), label)
+    st.session_state["lat-version"] = st.session_state.get("lat-version", 0) + 1
+
+
+@st.fragment
+def sliders_tab(explorer: Explorer) -> None:
+    cfg, span = explorer.config, explorer.config.slider_range
+    seed_col, new_col, reset_col = st.columns([2, 1, 1])
+    seed = seed_col.number_input("Seed", 0, 2**31 - 1, value=0, key="lat-seed")
+    if new_col.button("New sample", key="lat-new"):
+        seed = random.randrange(2**31)
+        st.session_state["lat-seed-pending"] = seed
+    base = st.session_state.get("lat-base")
+    if st.session_state.pop("lat-seed-pending", None) is not None or base is None or \
+            (base[1].startswith("seed") and base[1] != f"seed {seed}") or base[0].numel() != explorer.z_dim:
+        _set_base(seeded_z(seed, 1, explorer.z_dim)[0], f"seed {seed}")
+    if reset_col.button("Reset sliders", key="lat-reset"):
+        st.session_state["lat-version"] = st.session_state.get("lat-version", 0) + 1
+    z0, label = st.session_state["lat-base"]
+    version = st.session_state["lat-version"]
+
+    left, right = st.columns([3, 2])
+    with left:
+        dims = st.multiselect("Latent dimensions with a slider", list(range(explorer.z_dim)),
+                              default=list(range(min(6, explorer.z_dim))), key="lat-dims")
+        z = z0.clone()
+        columns = st.columns(2)
+        for i, d in enumerate(dims):
+            z[d] = columns[i % 2].slider(f"z[{d}]", -span, span, float(z0[d].clamp(-span, span)), 0.05,
+                                         key=f"lat-dim-{version}-{d}")
+        st.markdown("**Principal directions** (GANSpace: PCA of the first layer, carried back to z)")
+        found = explorer.directions()
+        columns = st.columns(2)
+        for i in range(len(found.directions)):
+            amount = columns[i % 2].slider(f"direction {i + 1} ({found.variance[i]:.0%} of variance)", -span, span,
+                                           0.0, 0.05, key=f"lat-pc-{version}-{i}")
+            z += amount * found.directions[i]
+    with right:
+        image = explorer.image(z[None])
+        st.image(image, caption=f"{label}, moved by the sliders", output_format="PNG")
+        _download("Download PNG", png_bytes(image), f"{label.replace(' ', '-')}.png", "image/png", "lat-png")
+    st.session_state["lat-current"] = z
+
+
+# -- interpolation ------------------------------------------------------------------------------------
+@st.fragment
+def interpolation_tab(explorer: Explorer) -> None:
+    kind = st.radio("Walk", ["Between two seeds", "Between two samples from a grid", "A loop through several seeds",
+                             "Grid of walks (DCGAN paper, figure 4)"], key="int-kind", horizontal=True)
+    c1, c2, c3 = st.columns(3)
+    steps = c1.slider("Steps", 2, 48, 12, key="int-steps")
+    mode = c2.radio("Path", ["slerp", "lerp"], key="int-mode", horizontal=True,
+                    help="slerp follows the sphere Gaussian latents live on (White 2016); lerp the straight line.")
+    frame_ms = c3.slider("Frame time (ms)", 30, 500, 90, 10, key="int-ms")
+    if kind == "Between two seeds":
+        a_col, b_col = st.columns(2)
+        ends = seeded_z(int(a_col.number_input("Seed A", 0, 2**31 - 1, 1, key="int-a")), 1, explorer.z_dim)[0], \
+            seeded_z(int(b_col.number_input("Seed B", 0, 2**31 - 1, 2, key="int-b")), 1, explorer.z_dim)[0]
+        path, columns = interpolate(*ends, steps, mode), steps
+    elif kind == "Between two samples from a grid":
+        grid_seed = st.number_input("Grid seed", 0, 2**31 - 1, 0, key="int-grid-seed")
+        z = _numbered(explorer, grid_seed, PICK_GRID, "samples 1 to 16, left to right, top to bottom")
+        a_col, b_col = st.columns(2)
+        a = a_col.selectbox("From sample", range(1, PICK_GRID + 1), 0, key="int-pick-a")
+        b = b_col.selectbox("To sample", range(1, PICK_GRID + 1), 5, key="int-pick-b")
+        path, columns = interpolate(z[a - 1], z[b - 1], steps, mode), steps
+    elif kind == "A loop through several seeds":
+        text = st.text_input("Seeds to visit, in order", "1, 2, 3, 4", key="int-seeds")
+        try:
+            seeds = [int(s) for s in text.replace(",", " ").split()]
+        except ValueError:
+            st.error("Write the seeds as whole numbers separated by commas, e.g. 1, 2, 3")
+            return
+        if len(seeds) < 2:
+            st.error("A loop needs at least two seeds.")
+            return
+        keys = torch.stack([seeded_z(s, 1, explorer.z_dim)[0] for s in seeds])
+        path, columns = keyframe_walk(keys, steps, mode, loop=True), steps
+    else:
+        rows = st.slider("Rows", 2, 10, 6, key="int-rows")
+        path, columns = interpolation_grid(explorer.z_dim, rows, steps, int(st.session_state.get("int-grid-seed", 0)), mode), steps
+    frames = generate(explorer.G, path)
+    strip = image_grid(upscale(frames, 2), columns=columns)
+    st.image(strip, caption=f"{len(frames)} frames ({mode})", output_format="PNG")
+    gif = gif_bytes(frames, frame_ms=frame_ms, scale=max(1, 192 // explorer.G.cfg.image_size),
+                    bounce=kind.startswith("Between"))
+    st.image(gif, caption="As an animation")
+    d1, d2, _ = st.columns([1, 1, 3])
+    with d1:
+        _download("Download GIF", gif, "interpolation.gif", "image/gif", "int-gif")
+    with d2:
+        _download("Download PNG strip", png_bytes(strip), "interpolation.png", "image/png", "int-png")
+
+
+# -- arithmetic ---------------------------------------------------------------------------------------
+@st.fragment
+def arithmetic_tab(explorer: Explorer) -> None:
+    st.markdown("Pick a few samples for each concept: **A − B + C**, averaged per concept (DCGAN paper, figure 7).")
+    grid_seed = st.number_input("Grid seed", 0, 2**31 - 1, 0, key="ari-seed")
+    z = _numbered(explorer, grid_seed, ARITH_GRID, "samples 1 to 36, left to right, top to bottom")
+    picks = {}
+    for col, name, default in zip(st.columns(3), "ABC", ([1, 2], [3], [4])):
+        picks[name] = col.multiselect(name, range(1, ARITH_GRID + 1), default=default, key=f"ari-{name}")
+    if not all(picks.values()):
+        st.error("Choose at least one sample for each of A, B and C.")
+        return
+    chosen = {name: z[[i - 1 for i in picks[name]]] for name in "ABC"}
+    result = concept_arithmetic(chosen["A"], chosen["B"], chosen["C"])
+    cols = st.columns(4)
+    for col, name in zip(cols, "ABC"):
+        col.image(explorer.image(chosen[name].mean(0, keepdim=True)), caption=f"mean of {name}", output_format="PNG")
+    around = neighbours(result, 9, noise_std=0.25)
+    image = explorer.image(around, columns=3)
+    cols[3].image(image, caption="A − B + C (top left) and neighbours", output_format="PNG")
+    _download("Download PNG", png_bytes(image), "arithmetic.png", "image/png", "ari-png")
+
+
+# -- projection ---------------------------------------------------------------------------------------
+@st.fragment
+def projection_tab(explorer: Explorer) -> None:
+    st.markdown("Upload a picture: gradient descent finds the z whose image is closest to it.")
+    upload = st.file_uploader("Picture", type=["png", "jpg", "jpeg", "bmp", "webp"], key="proj-upload")
+    steps = st.slider("Optimisation steps", 50, 1000, 200, 50, key="proj-steps")
+    if not upload:
+        return
+    cfg = explorer.G.cfg
+    try:
+        target = target_from_file(upload, cfg.image_size, cfg.channels)
+    except ValueError as err:
+        st.error(str(err))
+        return
+    if st.button("Find z", key="proj-run", type="primary"):
+        bar = st.progress(0.0, text="Searching…")
+        D = discriminator_beside(explorer.key.split("@")[0]) if "@" in explorer.key else None
+        found = project(explorer.G, target, D, ProjectionConfig(steps=steps),
+                        progress=lambda i, n: bar.progress(i / n, text=f"Searching… step {i} of {n}"))
+        bar.empty()
+        st.session_state["proj-result"] = (upload.file_id, found)
+    result = st.session_state.get("proj-result")
+    if result and result[0] == upload.file_id:
+        found = result[1]
+        scale = max(1, DISPLAY_PX // cfg.image_size) // 2
+        c1, c2 = st.columns(2)
+        c1.image(image_grid(upscale(target[None], scale)), caption="your picture (cropped, resized)", output_format="PNG")
+        c2.image(image_grid(upscale(found.image[None], scale)), output_format="PNG",
+                 caption=f"closest G(z): mean squared error {found.pixel_error:.3f}")
+        st.caption("Distance: pixels plus " + ("the run's discriminator features." if found.used_discriminator else
+                   "pixels at coarser scales (this generator file has no discriminator beside it)."))
+        if st.button("Move this z with the sliders", key="proj-to-sliders"):
+            _set_base(found.z, "projected picture")
+            st.success("Done: open the Sliders tab.")
