@@ -224,3 +224,25 @@ def test_latent_page_lists_run_generators_and_arithmetic_needs_each_concept(runs
     assert any("16 px" in c.value for c in at.caption)
     widget(at, "ari-B").set_value([]).run()
     assert any("at least one sample for each" in e.value for e in at.error)
+
+
+def test_diverged_run_offers_a_resume_with_half_the_learning_rate(runs_dir):
+    from conftest import tiny_config
+    from dcgan.rundir import RunDirectory
+    from dcgan.runs import start_run
+
+    run = start_run(tiny_config("blown-up", epochs=400, lr=4e-4))
+    wait_for_state(run.path, ("running",))
+    run.request_stop()
+    wait_for_state(run.path, ("stopped",))
+    # What the trainer writes when a loss turns NaN (forcing a real NaN on purpose takes luck).
+    run.write_status(state="diverged", message="losses became NaN or infinite between steps 40 and 60")
+    at = open_page("train", run="blown-up")
+    assert any("NaN" in e.value for e in at.error)  # the reason, in words
+    assert any("lower learning rate (0.0002)" in w.value for w in at.warning)
+    widget(at, f"lower-lr:{run.path}:diverged").click().run()
+    assert not at.exception
+    assert RunDirectory(run.path).read_config()["train"]["lr"] == pytest.approx(2e-4)
+    wait_for_state(run.path, ("running",))  # resumed from its checkpoint (raises if it stays diverged)
+    run.request_stop()
+    wait_for_state(run.path, ("stopped", "finished"))

@@ -57,13 +57,23 @@ def _run_panel(run: RunDirectory) -> None:
     chart_col, sample_col = st.columns([3, 2])
     with chart_col:
         if follower.records:
-            st.plotly_chart(training_figure(follower.records, status.get("steps_per_epoch")),
-                            key=f"chart:{run.path}", config={"displaylogo": False})
+            st.plotly_chart(_figure(run, follower, status.get("steps_per_epoch")), key=f"chart:{run.path}",
+                            config={"displaylogo": False})
             st.caption(HEALTHY)
         else:
             st.info("The loss chart appears with the first metrics line (after a few steps).")
     with sample_col:
         _samples(run, status)
+
+
+def _figure(run: RunDirectory, follower: MetricsFollower, steps_per_epoch: int | None):
+    """The chart, rebuilt only when new metrics arrived: most refreshes bring none (a CPU run logs every few
+    seconds), and building the figure is most of a refresh's cost."""
+    key, version = f"figure:{run.path}", (follower.offset, follower.inode, steps_per_epoch)
+    cached = st.session_state.get(key)
+    if cached is None or cached[0] != version:
+        cached = st.session_state[key] = (version, training_figure(follower.records, steps_per_epoch))
+    return cached[1]
 
 
 def _header(run: RunDirectory, status: dict, state: str, config: dict) -> None:
