@@ -196,6 +196,9 @@ def test_latent_page_slider_changes_the_image_and_reset_brings_it_back(runs_dir)
     assert image_urls(at)[caption] == before  # same z, same image
     widget(at, "lat-seed").set_value(5).run()
     assert "seed 5, moved by the sliders" in image_urls(at)
+    widget(at, "lat-new").click().run()
+    assert at.session_state["lat-seed"] != 5 and f"seed {at.session_state['lat-seed']}, moved by the sliders" \
+        in image_urls(at)
 
 
 def test_latent_page_interpolation_renders_n_frames_and_a_gif(runs_dir):
@@ -246,3 +249,47 @@ def test_diverged_run_offers_a_resume_with_half_the_learning_rate(runs_dir):
     wait_for_state(run.path, ("running",))  # resumed from its checkpoint (raises if it stays diverged)
     run.request_stop()
     wait_for_state(run.path, ("stopped", "finished"))
+
+
+def test_latent_page_refuses_foreign_and_malicious_uploads(runs_dir, tmp_path):
+    import io as _io
+    import os as _os
+
+    import torch
+
+    class Exploit:
+        def __reduce__(self):
+            return (_os.system, (f"touch {tmp_path / 'pwned'}",))
+
+    at = open_page("latent")
+    widget(at, "latent-source").set_value("Upload a file").run()
+    for payload in ({"weights": torch.zeros(2)}, {"format": "dcgan-studio/generator-v1", "x": Exploit()}):
+        buffer = _io.BytesIO()
+        torch.save(payload, buffer)
+        next(u for u in at.get("file_uploader") if u.key == "latent-upload") \
+            .set_value(("upload.pt", buffer.getvalue(), "application/octet-stream")).run()
+        assert not at.exception
+        assert any("Could not load that generator" in e.value for e in at.error)
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_projection_from_the_page_then_moved_with_the_sliders(runs_dir):
+    import io as _io
+
+    from PIL import Image
+
+    at = open_page("latent")
+    picture = _io.BytesIO()
+    Image.open(ROOT / "checkpoints" / "street-digits-32px.png").crop((2, 2, 34, 34)).save(picture, format="PNG")
+    next(u for u in at.get("file_uploader") if u.key == "proj-upload") \
+        .set_value(("digit.png", picture.getvalue(), "image/png")).run()
+    widget(at, "proj-steps").set_value(50).run()
+    widget(at, "proj-run").click().run()
+    assert not at.exception and not at.error
+    assert any(c.startswith("closest G(z): mean squared error") for c in image_urls(at))
+    widget(at, "proj-to-sliders").click().run()
+    assert "projected picture, moved by the sliders" in image_urls(at)
+    widget(at, "lat-dim-2-0").set_value(1.0).run()
+    assert "projected picture, moved by the sliders" in image_urls(at)  # sliders move the projected z
+    widget(at, "lat-seed").set_value(9).run()
+    assert "seed 9, moved by the sliders" in image_urls(at)

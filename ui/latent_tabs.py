@@ -61,18 +61,21 @@ def _set_base(z: torch.Tensor, label: str) -> None:
     st.session_state["lat-version"] = st.session_state.get("lat-version", 0) + 1
 
 
+def _random_seed() -> None:
+    st.session_state["lat-seed"] = random.randrange(2**31)
+
+
 @st.fragment
 def sliders_tab(explorer: Explorer) -> None:
     cfg, span = explorer.config, explorer.config.slider_range
     seed_col, new_col, reset_col = st.columns([2, 1, 1])
-    seed = seed_col.number_input("Seed", 0, 2**31 - 1, value=0, key="lat-seed")
-    if new_col.button("New sample", key="lat-new"):
-        seed = random.randrange(2**31)
-        st.session_state["lat-seed-pending"] = seed
+    seed = int(seed_col.number_input("Seed", 0, 2**31 - 1, value=0, key="lat-seed"))
+    new_col.button("New sample", key="lat-new", on_click=_random_seed)
     base = st.session_state.get("lat-base")
-    if st.session_state.pop("lat-seed-pending", None) is not None or base is None or \
-            (base[1].startswith("seed") and base[1] != f"seed {seed}") or base[0].numel() != explorer.z_dim:
+    # A new seed (typed or drawn) starts a new sample; a projected z stays until then.
+    if base is None or base[0].numel() != explorer.z_dim or seed != st.session_state.get("lat-base-seed"):
         _set_base(seeded_z(seed, 1, explorer.z_dim)[0], f"seed {seed}")
+        st.session_state["lat-base-seed"] = seed
     if reset_col.button("Reset sliders", key="lat-reset"):
         st.session_state["lat-version"] = st.session_state.get("lat-version", 0) + 1
     z0, label = st.session_state["lat-base"]
@@ -205,6 +208,9 @@ def projection_tab(explorer: Explorer) -> None:
                  caption=f"closest G(z): mean squared error {found.pixel_error:.3f}")
         st.caption("Distance: pixels plus " + ("the run's discriminator features." if found.used_discriminator else
                    "pixels at coarser scales (this generator file has no discriminator beside it)."))
-        if st.button("Move this z with the sliders", key="proj-to-sliders"):
+        pair = image_grid(upscale(torch.stack([target, found.image]), scale), columns=2)
+        _download("Download PNG (picture, reconstruction)", png_bytes(pair), "projection.png", "image/png", "proj-png")
+        if st.button("Move this z with the sliders", key="proj-to-sliders",
+                     help="The Sliders tab then starts from this z; its seed box starts a new sample again."):
             _set_base(found.z, "projected picture")
-            st.success("Done: open the Sliders tab.")
+            st.rerun(scope="app")  # the Sliders tab (another fragment) redraws from the new z
