@@ -1,0 +1,94 @@
+"""The batch-norm lab: twins start equal, batching changes nothing, divergence is reported, the demos show the lesson."""
+import math
+
+import pytest
+import torch
+
+from conftest import ROOT
+from dcgan.bnlab import (LabConfig, NetworkShape, StackedNetworks, lesson_table, load_lab_data, run_table,
+                         table_configs, train_networks, train_pair)
+from dcgan.bnlab_demo import generator_in_batches, one_at_a_time
+from dcgan.config import ConfigError
+
+
+@pytest.fixture(scope="module")
+def data(data_dir):
+    return load_lab_data(limit=3000)
+
+
+def test_data_is_28px_ink_in_unit_range_with_a_held_out_validation_split(data):
+    assert data.train_x.shape[1] == 784 and len(data.val_x) == 300 and len(data.test_x) == 3000
+    assert 0 <= data.train_x.min() and data.train_x.max() <= 1
+    assert "street-digits" in data.name  # no MNIST files in the test data folder: the offline default
+
+
+def test_twins_start_from_identical_weights_and_rows_from_their_own():
+    configs = [LabConfig(weights="reasonable", seed=0), LabConfig(weights="bad", seed=0)]
+    nets = StackedNetworks(configs, NetworkShape())
+    for w in nets.weights:  # (P, in, out): rows 0, 1 without batch norm, then their twins 2, 3
+        assert torch.equal(w[0], w[2]) and torch.equal(w[1], w[3])
+    assert nets.weights[0][1].std() > 50 * nets.weights[0][0].std()  # "bad" is std 5.0, "reasonable" 0.05
+
+
+def test_the_batched_table_equals_training_each_pair_alone(data):
+    rows = [r for r in lesson_table() if r.iterations == 2000]  # three distinct rows
+    configs = table_configs(rows, iterations=40, eval_every=20)
+    batched, _ = train_networks(configs, data)
+    for config, pair in zip(configs, batched):
+        alone, _ = train_pair(config, data)
+        for together, single in zip(pair, alone):
+            assert [i for i, _ in together.validation] == [i for i, _ in single.validation] == [20, 40]
+            for (_, a), (_, b) in zip(together.loss, single.loss):
+                assert a == pytest.approx(b, rel=1e-4, abs=1e-5)
+            assert together.test_accuracy == pytest.approx(single.test_accuracy, abs=2 / len(data.test_x))
+
+
+def test_batch_norm_is_ahead_in_the_lessons_first_comparison(data):
+    (without, with_bn), _ = train_pair(LabConfig(activation="relu", lr=0.01, iterations=300, eval_every=100), data)
+    assert with_bn.test_accuracy > without.test_accuracy + 0.1
+    assert with_bn.diverged_at is None
+
+
+def test_a_network_that_blows_up_is_reported_diverged_and_the_rest_go_on(data):
+    (without, with_bn), _ = train_pair(LabConfig(activation="relu", lr=50.0, weights="bad", iterations=60,
+                                                 eval_every=20), data)
+    assert without.diverged_at is not None and without.diverged_at <= 60
+    assert all(math.isnan(a) for i, a in without.validation if i >= without.diverged_at)
+    assert with_bn.validation and not math.isnan(with_bn.validation[-1][1])  # its twin trained on
+    assert 0 <= without.test_accuracy <= 1
+
+
+@pytest.mark.parametrize("setting, value, message", [("lr", 0.0, "learning rate must be positive"),
+                                                     ("iterations", 0, "iterations must be at least 1"),
+                                                     ("activation", "swish", "activation must be one of"),
+                                                     ("weight_std", -1.0, "std must be positive")])
+def test_bad_settings_are_config_errors(setting, value, message):
+    config = LabConfig(weights="custom" if setting == "weight_std" else "reasonable", **{setting: value})
+    with pytest.raises(ConfigError, match=message):
+        config.validate()
+
+
+def test_the_published_table_ships_with_fifteen_rows_and_identical_rows_are_shared(data):
+    rows = lesson_table()
+    assert len(rows) == 15 and rows[1].without_bn == 0.8262 and rows[11].note == "a second run: 0.1010"
+    results = run_table(rows[:3], data, iterations=10)  # rows 0 and 1 are the same at 10 iterations each
+    assert results[0] is results[1] and results[2] is not results[0]
+
+
+def test_one_at_a_time_with_batch_statistics_collapses_and_population_statistics_do_not(data):
+    _, nets = train_pair(LabConfig(iterations=300, eval_every=300), data)
+    scores = one_at_a_time(nets, data.test_x[:300], data.test_y[:300])
+    batch_stats, population, whole = scores.values()
+    assert batch_stats < 0.25 and population > 0.5 and whole > 0.5
+
+
+def test_a_generators_image_depends_on_its_batch_only_in_training_mode():
+    from dcgan.checkpoint import load_generator
+
+    G, _ = load_generator(ROOT / "checkpoints" / "street-digits-32px.pt")
+    before = {k: v.clone() for k, v in G.state_dict().items()}
+    images = generator_in_batches(G, batches=3)
+    train, evaluation = images["training mode"], images["eval mode"]
+    assert (train[1] - train[2]).abs().max() > 0.1 and (train[0] - train[1]).abs().max() > 0.1
+    assert (evaluation - evaluation[0]).abs().max() < 1e-5
+    assert all(torch.equal(v, G.state_dict()[k]) for k, v in before.items())  # the original is untouched
