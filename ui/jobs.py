@@ -1,0 +1,64 @@
+"""Work that runs in a thread of the server while the page polls it, so the page never waits on it."""
+from __future__ import annotations
+
+import threading
+import time
+import traceback
+
+import streamlit as st
+
+POLL_S = 0.5  # how often a page showing a running job looks at it
+
+
+class BackgroundJob:
+    """Runs fn(progress=..., should_stop=...) in a daemon thread; the page reads .progress / .result."""
+
+    def __init__(self, fn, *args, **kwargs):
+        self.progress: tuple[int, int, object] | None = None  # (done, total, snapshot) from the last report
+        self.result, self.error = None, None
+        self.started, self.finished = time.monotonic(), None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(fn, args, kwargs), daemon=True, name="lab-job")
+        self._thread.start()
+
+    def _run(self, fn, args, kwargs) -> None:
+        try:
+            self.result = fn(*args, progress=self._report, should_stop=self._stop.is_set, **kwargs)
+        except Exception as err:  # shown on the page in words; the full trace goes to the server log
+            self.error = f"{type(err).__name__}: {err}"
+            traceback.print_exc()
+        finally:
+            self.finished = time.monotonic()
+
+    def _report(self, done: int, total: int, snapshot=None) -> None:
+        self.progress = (done, total, snapshot)
+
+    @property
+    def running(self) -> bool:
+        return self.finished is None
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def eta_s(self) -> float | None:
+        if not self.progress or not self.progress[0]:
+            return None
+        done, total, _ = self.progress
+        return (time.monotonic() - self.started) / done * (total - done)
+
+
+def live_fragment(key: str, view) -> None:
+    """Draw `view()` as a fragment that re-runs every POLL_S seconds while the job in session_state[key]
+    runs; when it ends, the page is re-run once so the finished view stops polling."""
+    job = st.session_state.get(key)
+    running = bool(job and job.running)
+    was_running, st.session_state[f"{key}:polling"] = st.session_state.get(f"{key}:polling"), running
+
+    def poll() -> None:
+        if st.session_state.get(f"{key}:polling") and not (job and job.running):
+            st.session_state[f"{key}:polling"] = False
+            st.rerun(scope="app")
+        view()
+
+    del was_running
+    st.fragment(poll, run_every=POLL_S if running else None, key=f"live:{key}")()

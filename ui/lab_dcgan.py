@@ -1,0 +1,59 @@
+"""DCGAN with and without batch norm: two background runs, same data, seed and settings, side by side."""
+from __future__ import annotations
+
+import time
+
+import streamlit as st
+
+from dcgan.charts import comparison_figure
+from dcgan.config import ConfigError
+from dcgan.datasets import DatasetUnavailable
+from dcgan.presets import preset_config
+from dcgan.rundir import ACTIVE_STATES, RunDirectory, RunLocked
+from dcgan.runs import effective_state, runs_root, start_run
+from ui.run_view import run_view
+
+REFRESH_S = 2.0
+
+
+def dcgan_comparison_tab() -> None:
+    st.markdown("Two DCGAN runs on street-digits through the same background runner, identical but for batch norm "
+                "(in G and D). The paper found training without it collapsed or failed to start.")
+    c1, c2, c3, _ = st.columns(4)
+    epochs = c1.number_input("Epochs", 1, 100, 3, key="bn-dcgan-epochs")
+    limit = c2.number_input("Images (0 = all 50,000)", 0, 50_000, 12_800, 1_280, key="bn-dcgan-limit")
+    seed = c3.number_input("Seed", 0, 10_000, 0, key="bn-dcgan-seed")
+    if st.button("Start both runs", type="primary", key="bn-dcgan-start"):
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        try:
+            names = []
+            for batchnorm in (True, False):
+                config = preset_config("street-digits", name=f"bn-{'on' if batchnorm else 'off'}-{stamp}",
+                                       epochs=int(epochs), limit=int(limit), seed=int(seed),
+                                       g_batchnorm=batchnorm, d_batchnorm=batchnorm)
+                names.append(start_run(config).name)
+            st.session_state["bn-dcgan-runs"] = names
+        except (ConfigError, DatasetUnavailable, RunLocked, OSError) as err:
+            st.error(f"Could not start: {err}")
+    names = st.session_state.get("bn-dcgan-runs")
+    if not names:
+        return
+    runs = [RunDirectory(runs_root() / name) for name in names]
+    active = any(effective_state(run) in ACTIVE_STATES for run in runs if run.exists())
+    st.fragment(_side_by_side, run_every=REFRESH_S if active else None, key="bn-dcgan-live")(runs)
+    for tab, run in zip(st.tabs([f"{run.name} (full view)" for run in runs]), runs):
+        with tab:
+            run_view(run)
+
+
+def _side_by_side(runs: list[RunDirectory]) -> None:
+    curves = {run.name: run.read_metrics()[0] for run in runs if run.exists()}
+    if any(curves.values()):
+        st.plotly_chart(comparison_figure({k: v for k, v in curves.items() if v}), key="bn-dcgan-chart")
+    for col, run in zip(st.columns(2), runs):
+        with col:
+            status = run.read_status() or {}
+            st.markdown(f"**{run.name}** · {effective_state(run, status)} · epoch {status.get('epoch', 0):.2f}")
+            samples = run.samples()
+            if samples:
+                st.image(str(samples[-1][1]), output_format="PNG", caption=f"step {samples[-1][0]:,}")
