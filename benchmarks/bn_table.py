@@ -26,14 +26,15 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=2000)
     parser.add_argument("--published", action="store_true", help="each row at its published iteration count")
     parser.add_argument("--skip-reference", action="store_true", help="time the batched run only")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
     args = parser.parse_args()
     iterations = None if args.published else args.iterations
     data = load_lab_data()
     rows = lesson_table()
     start = time.perf_counter()
-    results = run_table(rows, data, iterations)
+    results = run_table(rows, data, iterations, device=args.device)
     batched = time.perf_counter() - start
-    print(f"data: {data.name}; {len(rows)} rows x 2 networks; "
+    print(f"data: {data.name}; {len(rows)} rows x 2 networks on {args.device}; "
           f"{'published iteration counts' if args.published else f'{iterations:,} iterations each'}")
     print(f"{'weights':10s} {'lr':>4s} {'activation':10s} {'iters':>6s} | {'published':>15s} | {'ours':>15s}")
     for row, (without, with_bn) in zip(rows, results):
@@ -46,7 +47,7 @@ def main() -> None:
     if not args.skip_reference:
         start = time.perf_counter()
         for config in table_configs(rows, iterations):
-            train_pair(config, data)
+            train_pair(config, data, device=args.device)
         reference = time.perf_counter() - start
         print(f"reference, pair by pair:   {reference:6.1f} s  -> batched is {reference / batched:.1f}x faster")
 

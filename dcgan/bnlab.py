@@ -78,25 +78,25 @@ class StackedNetworks:
     """P fully connected networks of one shape as stacked tensors; networks [0, P/2) have no batch norm and
     network i + P/2 is network i's twin with batch norm (same starting weights)."""
 
-    def __init__(self, configs: list[LabConfig], shape: NetworkShape):
+    def __init__(self, configs: list[LabConfig], shape: NetworkShape, device: str | torch.device = "cpu"):
         self.shape, self.rows = shape, len(configs)
         sizes = [shape.inputs, *shape.hidden, shape.classes]
         self.weights = []
         for n_in, n_out in zip(sizes[:-1], sizes[1:]):
             per_row = [torch.randn(n_in, n_out, generator=torch.Generator().manual_seed(c.seed * 7919 + len(self.weights)))
                        * c.std for c in configs]  # the same draw for a row's two twins, at any table size
-            self.weights.append(torch.stack(per_row + per_row).requires_grad_(True))   # (P, in, out)
+            self.weights.append(torch.stack(per_row + per_row).to(device).requires_grad_(True))  # (P, in, out)
         P = 2 * self.rows
         hidden = shape.hidden
-        self.biases = [torch.zeros(P, 1, h, requires_grad=True) for h in hidden]       # used without batch norm
-        self.gammas = [torch.ones(P, 1, h, requires_grad=True) for h in hidden]        # used with it
-        self.betas = [torch.zeros(P, 1, h, requires_grad=True) for h in hidden]
-        self.out_bias = torch.zeros(P, 1, shape.classes, requires_grad=True)
-        self.running = [(torch.zeros(P, 1, h), torch.ones(P, 1, h)) for h in hidden]
-        self.bn = torch.arange(P) >= self.rows                                           # (P,)
-        self.lr = torch.tensor([c.lr for c in configs] * 2).view(P, 1, 1)
+        zeros = lambda *size: torch.zeros(*size, device=device, requires_grad=True)  # noqa: E731
+        self.biases = [zeros(P, 1, h) for h in hidden]                                   # used without batch norm
+        self.gammas = [torch.ones(P, 1, h, device=device, requires_grad=True) for h in hidden]  # used with it
+        self.betas = [zeros(P, 1, h) for h in hidden]
+        self.out_bias = zeros(P, 1, shape.classes)
+        self.running = [(torch.zeros(P, 1, h, device=device), torch.ones(P, 1, h, device=device)) for h in hidden]
+        self.lr = torch.tensor([c.lr for c in configs] * 2, device=device).view(P, 1, 1)
         names = [c.activation for c in configs] * 2
-        self.act_masks = {a: torch.tensor([n == a for n in names]).view(P, 1, 1) for a in set(names)}
+        self.act_masks = {a: torch.tensor([n == a for n in names], device=device).view(P, 1, 1) for a in set(names)}
 
     def parameters(self) -> list[torch.Tensor]:
         return [*self.weights, *self.biases, *self.gammas, *self.betas, self.out_bias]
@@ -139,7 +139,7 @@ class StackedNetworks:
 
 
 def train_networks(configs: list[LabConfig], data, shape: NetworkShape = NetworkShape(), progress=None,
-                   should_stop=None) -> tuple[list[tuple[NetworkResult, NetworkResult]], StackedNetworks]:
+                   should_stop=None, device: str = "cpu") -> tuple[list[tuple[NetworkResult, NetworkResult]], StackedNetworks]:
     """Train each config's pair (without, with batch norm) all at once; returns one (without, with) per config,
     and the trained networks (for the inference-mode demo).
 
@@ -147,7 +147,9 @@ def train_networks(configs: list[LabConfig], data, shape: NetworkShape = Network
     `should_stop()` ends training early (the results so far are returned)."""
     for c in configs:
         c.validate()
-    nets = StackedNetworks(configs, shape)
+    nets = StackedNetworks(configs, shape, device)
+    on = lambda t: t.to(device)  # noqa: E731
+    train_x, train_y, val_x, val_y = on(data.train_x), on(data.train_y), on(data.val_x), on(data.val_y)
     P, rows = 2 * len(configs), len(configs)
     results = [NetworkResult(batchnorm=i >= rows) for i in range(P)]
     limits = torch.tensor([c.iterations for c in configs] * 2)
@@ -159,24 +161,24 @@ def train_networks(configs: list[LabConfig], data, shape: NetworkShape = Network
     for it in range(1, total + 1):
         if cursor + shape.batch_size > len(perm):
             perm, cursor = torch.randperm(len(data.train_x), generator=order), 0
-        idx = perm[cursor:cursor + shape.batch_size]
+        idx = on(perm[cursor:cursor + shape.batch_size])
         cursor += shape.batch_size
-        logits = nets.forward(data.train_x[idx], training=True)                     # (P, B, 10)
-        losses = F.cross_entropy(logits.flatten(0, 1), data.train_y[idx].repeat(P), reduction="none").view(P, -1).mean(1)
+        logits = nets.forward(train_x[idx], training=True)                          # (P, B, 10)
+        losses = F.cross_entropy(logits.flatten(0, 1), train_y[idx].repeat(P), reduction="none").view(P, -1).mean(1)
         for p in nets.parameters():
             p.grad = None
         losses.sum().backward()  # the networks share no parameters: each gets its own loss's gradient
-        step = nets.lr * (active & (it <= limits)).view(P, 1, 1)   # 0 once a network is done or diverged
+        step = nets.lr * on(active & (it <= limits)).view(P, 1, 1)  # 0 once a network is done or diverged
         with torch.no_grad():
             for p in nets.parameters():  # plain SGD, in place, each network at its own rate
                 p.addcmul_(step, p.grad, value=-1)
-        finite = torch.isfinite(losses.detach())
+        finite = torch.isfinite(losses.detach()).cpu()
         for i in torch.nonzero(active & ~finite).flatten().tolist():
             results[i].diverged_at = it
         active &= finite
         due = (it % eval_every == 0) & (it <= limits)
         if due.any():
-            accuracy = nets.accuracy(data.val_x, data.val_y)
+            accuracy = nets.accuracy(val_x, val_y).cpu()
             for i in torch.nonzero(due).flatten().tolist():
                 results[i].validation.append((it, accuracy[i].item() if active[i] else float("nan")))
                 results[i].loss.append((it, losses[i].item()))
@@ -184,15 +186,16 @@ def train_networks(configs: list[LabConfig], data, shape: NetworkShape = Network
                 progress(it, total, results)
         if should_stop and should_stop():
             break
-    test = nets.accuracy(data.test_x, data.test_y)
+    test = nets.accuracy(on(data.test_x), on(data.test_y)).cpu()
     for i, r in enumerate(results):
         r.test_accuracy = test[i].item()
     return [(results[i], results[i + rows]) for i in range(rows)], nets
 
 
-def train_pair(config: LabConfig, data, shape: NetworkShape = NetworkShape(), progress=None, should_stop=None):
+def train_pair(config: LabConfig, data, shape: NetworkShape = NetworkShape(), progress=None, should_stop=None,
+               device: str = "cpu"):
     """One row: ((without batch norm, with batch norm), the two trained networks)."""
-    pairs, nets = train_networks([config], data, shape, progress, should_stop)
+    pairs, nets = train_networks([config], data, shape, progress, should_stop, device)
     return pairs[0], nets
 
 
@@ -220,13 +223,13 @@ def table_configs(rows: list[TableRow], iterations: int | None = None, seed: int
 
 
 def run_table(rows: list[TableRow], data, iterations: int | None = None, seed: int = 0, shape: NetworkShape = NetworkShape(),
-              progress=None, should_stop=None) -> list[tuple[NetworkResult, NetworkResult]]:
+              progress=None, should_stop=None, device: str = "cpu") -> list[tuple[NetworkResult, NetworkResult]]:
     """Every row's pair in one batched run. Rows that become identical (at 2,000 iterations for all, three
     pairs of rows differ only in their published count) are trained once and their results shared."""
     configs = table_configs(rows, iterations, seed)
     unique = list(dict.fromkeys(repr(c) for c in configs))
     results, _ = train_networks([configs[[repr(c) for c in configs].index(u)] for u in unique], data, shape,
-                                progress, should_stop)
+                                progress, should_stop, device)
     return [results[unique.index(repr(c))] for c in configs]
 
 
