@@ -17,6 +17,7 @@ class BackgroundJob:
         self.progress: tuple[int, int, object] | None = None  # (done, total, snapshot) from the last report
         self.result, self.error = None, None
         self.started, self.finished = time.monotonic(), None
+        self._first_report: tuple[float, int] | None = None  # ETA counts from here, not from data loading
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, args=(fn, args, kwargs), daemon=True, name="lab-job")
         self._thread.start()
@@ -31,6 +32,8 @@ class BackgroundJob:
             self.finished = time.monotonic()
 
     def _report(self, done: int, total: int, snapshot=None) -> None:
+        if self._first_report is None:
+            self._first_report = (time.monotonic(), done)
         self.progress = (done, total, snapshot)
 
     @property
@@ -41,24 +44,23 @@ class BackgroundJob:
         self._stop.set()
 
     def eta_s(self) -> float | None:
-        if not self.progress or not self.progress[0]:
+        if not self.progress or self._first_report is None or self.progress[0] <= self._first_report[1]:
             return None
         done, total, _ = self.progress
-        return (time.monotonic() - self.started) / done * (total - done)
+        since, first_done = self._first_report
+        return (time.monotonic() - since) / (done - first_done) * (total - done)
 
 
 def live_fragment(key: str, view) -> None:
     """Draw `view()` as a fragment that re-runs every POLL_S seconds while the job in session_state[key]
     runs; when it ends, the page is re-run once so the finished view stops polling."""
     job = st.session_state.get(key)
-    running = bool(job and job.running)
-    was_running, st.session_state[f"{key}:polling"] = st.session_state.get(f"{key}:polling"), running
+    st.session_state[f"{key}:polling"] = running = bool(job and job.running)
 
     def poll() -> None:
-        if st.session_state.get(f"{key}:polling") and not (job and job.running):
+        if st.session_state.get(f"{key}:polling") and not job.running:
             st.session_state[f"{key}:polling"] = False
             st.rerun(scope="app")
         view()
 
-    del was_running
     st.fragment(poll, run_every=POLL_S if running else None, key=f"live:{key}")()
