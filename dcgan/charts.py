@@ -69,3 +69,42 @@ def comparison_figure(runs: dict[str, list[dict]], height: int = 460) -> go.Figu
     fig.update_layout(height=height, xaxis_title="epoch", yaxis_title="loss", uirevision="keep",
                       margin={"l": 10, "r": 10, "t": 30, "b": 10}, legend={"orientation": "h", "y": -0.2})
     return fig
+
+
+def quality_figure(records: list[dict], height: int = 300) -> go.Figure:
+    """Fréchet distance (lower is better) and the classifier's mean confidence, per epoch."""
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    epochs = [r["epoch"] for r in records]
+    fig.add_trace(go.Scatter(x=epochs, y=[r["frechet"] for r in records], name="Fréchet distance (lower is better)",
+                             mode="lines+markers", line={"color": COLORS[3]}), secondary_y=False)
+    fig.add_trace(go.Scatter(x=epochs, y=[r["confidence"] for r in records], name="classifier confidence",
+                             mode="lines+markers", line={"color": COLORS[2], "dash": "dot"}), secondary_y=True)
+    fig.update_yaxes(title_text="Fréchet distance", rangemode="tozero", secondary_y=False)
+    fig.update_yaxes(title_text="confidence", range=[0, 1], secondary_y=True)
+    fig.update_layout(height=height, xaxis_title="epoch", margin={"l": 10, "r": 10, "t": 30, "b": 10},
+                      legend={"orientation": "h", "y": -0.3}, uirevision="keep",
+                      title={"text": "Sample quality per epoch", "font": {"size": 14}})
+    return fig
+
+
+def histogram_figure(record: dict, height: int = 300) -> go.Figure:
+    """Which digits the generator makes: the share of samples per predicted class (mode collapse shows)."""
+    shares = record["histogram"]
+    colors = [COLORS[1] if record.get("collapsed") and s == max(shares) else COLORS[0] for s in shares]
+    fig = go.Figure(go.Bar(x=[str(i) for i in range(len(shares))], y=shares, marker_color=colors))
+    fig.add_hline(y=1 / len(shares), line={"dash": "dot", "color": "gray"}, annotation_text="even")
+    fig.update_layout(height=height, xaxis_title="predicted class", yaxis_title="share of samples",
+                      margin={"l": 10, "r": 10, "t": 30, "b": 10}, uirevision="keep",
+                      title={"text": f"Classes made at epoch {record['epoch']:g}", "font": {"size": 14}})
+    return fig
+
+
+def quality_comparison_figure(runs: dict[str, list[dict]], height: int = 320) -> go.Figure:
+    fig = go.Figure()
+    for i, (name, records) in enumerate(runs.items()):
+        fig.add_trace(go.Scatter(x=[r["epoch"] for r in records], y=[r["frechet"] for r in records], name=name,
+                                 mode="lines+markers", line={"color": COLORS[i % len(COLORS)]}))
+    fig.update_layout(height=height, xaxis_title="epoch", yaxis_title="Fréchet distance (lower is better)",
+                      margin={"l": 10, "r": 10, "t": 30, "b": 10}, legend={"orientation": "h", "y": -0.3},
+                      uirevision="keep")
+    return fig

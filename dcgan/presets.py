@@ -4,7 +4,7 @@ Every value is a field of RunConfig (flat name); the form shows them and the use
 """
 from __future__ import annotations
 
-from .config import DATASETS, RunConfig, apply_overrides
+from .config import RunConfig, apply_overrides
 
 # The DCGAN paper and both lessons: Adam lr 0.0002, beta1 0.5, batch 128, z of 100.
 _PAPER = {"lr": 2e-4, "beta1": 0.5, "batch_size": 128, "z_dim": 100, "label_smoothing": 0.0}

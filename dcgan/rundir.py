@@ -7,6 +7,7 @@
       reals.png       a grid of the training images, for comparison
       checkpoint.pt   everything needed to resume (nets, optimizers, step, RNG states, fixed z)
       status.json     state, progress, speed, ETA, last error; rewritten atomically
+      quality.jsonl   one JSON object per epoch: the samples' scores in a classifier's features (quality.py)
       generator.pt    the generator alone with its config, when finished or stopped
       lock.json       present while a process trains this run (pid); stale locks are detected
       STOP            created to ask the trainer to stop at the next step
@@ -36,6 +37,7 @@ class RunDirectory:
         self.path = Path(path)
         self.config_path = self.path / "config.json"
         self.metrics_path = self.path / "metrics.jsonl"
+        self.quality_path = self.path / "quality.jsonl"
         self.samples_dir = self.path / "samples"
         self.reals_path = self.path / "reals.png"
         self.checkpoint_path = self.path / "checkpoint.pt"
@@ -63,16 +65,22 @@ class RunDirectory:
         return config
 
     # metrics.jsonl -------------------------------------------------------------------------------
-    def append_metrics(self, record: dict) -> None:
+    def append_metrics(self, record: dict, path: Path | None = None) -> None:
         # One write of a whole line: a crash can at worst leave a partial last line, which readers skip.
-        with open(self.metrics_path, "a") as f:
+        with open(path or self.metrics_path, "a") as f:
             f.write(json.dumps(record) + "\n")
             f.flush()
 
-    def read_metrics(self, offset: int = 0) -> tuple[list[dict], int]:
+    def append_quality(self, record: dict) -> None:
+        self.append_metrics(record, self.quality_path)
+
+    def read_quality(self) -> list[dict]:
+        return self.read_metrics(0, self.quality_path)[0]
+
+    def read_metrics(self, offset: int = 0, path: Path | None = None) -> tuple[list[dict], int]:
         """Complete lines after byte `offset`, and the offset to pass next time (only new lines are read)."""
         try:
-            with open(self.metrics_path, "rb") as f:
+            with open(path or self.metrics_path, "rb") as f:
                 f.seek(offset)
                 chunk = f.read()
         except FileNotFoundError:
@@ -88,9 +96,11 @@ class RunDirectory:
 
     def truncate_metrics(self, last_step: int) -> None:
         """Keep only lines up to `last_step` (the checkpoint's), so a resumed run neither repeats nor skips."""
-        records, _ = self.read_metrics()
-        kept = "".join(json.dumps(r) + "\n" for r in records if r.get("step", 0) <= last_step)
-        atomic_write_bytes(self.metrics_path, kept.encode())
+        for path in (self.metrics_path, self.quality_path):
+            if path.exists() or path == self.metrics_path:
+                records, _ = self.read_metrics(0, path)
+                kept = "".join(json.dumps(r) + "\n" for r in records if r.get("step", 0) <= last_step)
+                atomic_write_bytes(path, kept.encode())
 
     # status.json ---------------------------------------------------------------------------------
     def write_status(self, **fields) -> dict:

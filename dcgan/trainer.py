@@ -25,6 +25,7 @@ from .datasets import image_grid
 from .devices import device_label, resolve_device, resolve_precision
 from .gan_step import GanStep, GraphedStep, make_optimizers
 from .models import build_models
+from .quality_tracker import EpochScorer
 from .rundir import RunDirectory
 
 AUTO_SAMPLE_SECONDS = 30.0  # with sample_every=0, a grid about this often (slow hardware), besides each epoch's end
@@ -126,6 +127,7 @@ class _Training:
         # this thread while training goes on: on a GPU an epoch can take half a second, and writing them
         # in the loop cost a fifth of it at 64 px (benchmarks/step_breakdown.py).
         self.writer = ThreadPoolExecutor(1, thread_name_prefix="checkpoint")
+        self.scorer = EpochScorer.create(run, cfg, self.batches, self.device)  # quality.jsonl; None = not scored
         self.pending_writes: list[Future] = []
 
     def _restore(self, ckpt: dict) -> None:
@@ -162,6 +164,8 @@ class _Training:
                             (not t.sample_every and now - last_sample > AUTO_SAMPLE_SECONDS):
                         self._sample()
                         last_sample = time.perf_counter()
+                    if epoch_end and self.scorer:
+                        self.scorer(self.G, self.step, self.step / self.steps_per_epoch)
                     if epoch_end or now - last_checkpoint > t.checkpoint_every_s:
                         state = self._log()
                         if state != "running":

@@ -27,6 +27,6 @@ def tiny_config(name="tiny", **overrides):
     from dcgan.config import RunConfig, apply_overrides
 
     settings = {"name": name, "limit": 256, "batch_size": 32, "image_size": 16, "g_width": 8, "d_width": 8,
-                "epochs": 1, "log_every": 2, "device": "cpu", "sample_count": 16}
+                "epochs": 1, "log_every": 2, "device": "cpu", "sample_count": 16, "score_samples": 200}
     settings.update(overrides)
     return apply_overrides(RunConfig(), settings)

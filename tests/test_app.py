@@ -84,7 +84,8 @@ def test_tiny_run_started_from_the_page_shows_progress_chart_and_samples(runs_di
     assert not at.exception and not at.error
     progress = at.get("progress")[0].proto
     assert progress.value == 100 and progress.text.startswith("Finished: 1 epoch,")
-    assert [c.proto.id.endswith(f"chart:{runs_dir / 'tiny'}") for c in at.get("plotly_chart")] == [True]
+    chart_ids = [c.proto.id for c in at.get("plotly_chart")]
+    assert sum(i.endswith(f"-chart:{runs_dir / 'tiny'}") for i in chart_ids) == 1  # the loss chart
     captions = [img.proto.imgs[0].caption for img in at.get("image") if img.proto.imgs]
     assert any(c.startswith("Fixed latent batch at step 8") for c in captions)
     assert any("finished" in m.value and "tiny" in m.value for m in at.markdown)
@@ -380,3 +381,16 @@ def test_bn_lab_starts_two_dcgan_runs_differing_only_in_batch_norm(runs_dir):
     assert not at.exception
     chart = next(c for c in at.get("plotly_chart") if c.proto.id.endswith("bn-dcgan-chart"))
     assert on.name in chart.proto.spec and off.name in chart.proto.spec
+
+
+def test_train_page_plots_the_quality_score_and_class_histogram(runs_dir):
+    from conftest import tiny_config
+    from dcgan.runs import start_run
+
+    start_run(tiny_config("scored-run", epochs=2))
+    wait_for_state(runs_dir / "scored-run")
+    at = open_page("train", run="scored-run")
+    keys = [c.proto.id.split("-", 2)[-1] for c in at.get("plotly_chart")]
+    assert any(k.endswith(f"quality:{runs_dir / 'scored-run'}") for k in keys)
+    assert any(k.endswith(f"histogram:{runs_dir / 'scored-run'}") for k in keys)
+    assert any("street-digits classifier" in c.value for c in at.caption)

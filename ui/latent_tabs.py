@@ -67,7 +67,7 @@ def _random_seed() -> None:
 
 @st.fragment
 def sliders_tab(explorer: Explorer) -> None:
-    cfg, span = explorer.config, explorer.config.slider_range
+    span = explorer.config.slider_range
     seed_col, new_col, reset_col = st.columns([2, 1, 1])
     seed = int(seed_col.number_input("Seed", 0, 2**31 - 1, value=0, key="lat-seed"))
     new_col.button("New sample", key="lat-new", on_click=_random_seed)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dcgan.charts import training_figure
+from dcgan.charts import histogram_figure, quality_figure, training_figure
 from dcgan.config import ConfigError
 from dcgan.live import MetricsFollower
 from dcgan.progress import format_duration
@@ -16,6 +16,7 @@ from dcgan.runs import effective_state, request_stop, resume, set_learning_rate
 from dcgan.watchdog import HEALTHY, diagnose
 
 REFRESH_S = 1.0
+QUALITY_SAMPLES_NOTE = "the same generated images each epoch"
 STATE_LABELS = {"starting": "⏳ starting", "running": "🟢 running", "finished": "✅ finished", "stopped": "⏸️ stopped",
                 "interrupted": "⚠️ interrupted (its process is gone: resume it)", "failed": "❌ failed",
                 "diverged": "💥 diverged"}
@@ -64,6 +65,7 @@ def _run_panel(run: RunDirectory) -> None:
             st.info("The loss chart appears with the first metrics line (after a few steps).")
     with sample_col:
         _samples(run, status)
+    _quality(run)
 
 
 def _figure(run: RunDirectory, follower: MetricsFollower, steps_per_epoch: int | None):
@@ -137,6 +139,21 @@ def _samples(run: RunDirectory, status: dict) -> None:
     if run.reals_path.exists():
         with st.expander("Real training images, for comparison"):
             st.image(str(run.reals_path), width="stretch", output_format="PNG")
+
+
+def _quality(run: RunDirectory) -> None:
+    """The per-epoch sample-quality score (quality.jsonl) and the newest epoch's class histogram."""
+    records = run.read_quality()
+    if not records:
+        return
+    left, right = st.columns([3, 2])
+    left.plotly_chart(quality_figure(records), key=f"quality:{run.path}", config={"displaylogo": False})
+    right.plotly_chart(histogram_figure(records[-1]), key=f"histogram:{run.path}", config={"displaylogo": False})
+    newest = records[-1]
+    st.caption(f"Scored on {QUALITY_SAMPLES_NOTE} in the features of the {newest['feature_space']}: "
+               "the Fréchet distance should fall over the first epochs."
+               + (" **One class makes most samples: the generator may be collapsing onto it.**"
+                  if newest.get("collapsed") else ""))
 
 
 def _watchdog(run: RunDirectory, records: list[dict], status: dict, config: dict) -> None:

@@ -5,7 +5,7 @@ import time
 
 import streamlit as st
 
-from dcgan.charts import comparison_figure
+from dcgan.charts import comparison_figure, quality_comparison_figure
 from dcgan.rundir import RunDirectory, RunLocked
 from dcgan.runs import delete_run, runs_root
 
@@ -65,3 +65,7 @@ def _comparison(names: list[str]) -> None:
             curves[name] = records
     if curves:
         st.plotly_chart(comparison_figure(curves), key="comparison-chart", config={"displaylogo": False})
+    scores = {name: RunDirectory(runs_root() / name).read_quality() for name in names}
+    if any(scores.values()):
+        st.plotly_chart(quality_comparison_figure({k: v for k, v in scores.items() if v}), key="quality-comparison",
+                        config={"displaylogo": False})

@@ -1,0 +1,41 @@
+"""The trainer's per-epoch sample-quality score, written to the run folder's quality.jsonl."""
+from __future__ import annotations
+
+import time
+
+import torch
+
+from .config import RunConfig
+from .datasets import data_dir
+from .quality import FeatureStats, QualityConfig, classifier_for, classify, score_generator
+from .rundir import RunDirectory
+
+
+class EpochScorer:
+    """Holds the classifier and the real images' feature statistics; called at each epoch's end."""
+
+    def __init__(self, run: RunDirectory, model, real: FeatureStats, cfg: QualityConfig, space: str):
+        self.run, self.model, self.real, self.cfg, self.space = run, model, real, cfg, space
+
+    @classmethod
+    def create(cls, run: RunDirectory, config: RunConfig, batches, device: torch.device) -> "EpochScorer | None":
+        """None when scoring is off, no classifier exists, or the data is streamed (no images in memory)."""
+        samples = config.train.score_samples
+        images = getattr(batches, "images", None)
+        found = classifier_for(config.data.dataset, data_dir(config.data) / "cache") if samples else None
+        if found is None or images is None:
+            return None
+        model, _, space = found
+        cfg = QualityConfig(samples=samples)
+        pick = torch.linspace(0, len(images) - 1, min(cfg.real_samples, len(images))).long()  # spread over the set
+        model = model.to(device)
+        real = FeatureStats.of(classify(model, images[pick.to(images.device)], cfg.batch)[0])
+        return cls(run, model, real, cfg, space)
+
+    def __call__(self, G, step: int, epoch: float) -> dict:
+        start = time.perf_counter()
+        score = score_generator(G, self.model, self.real, self.cfg, self.space)
+        record = {"epoch": round(epoch, 4), "step": step, **score.to_dict(),
+                  "seconds": round(time.perf_counter() - start, 3)}
+        self.run.append_quality(record)
+        return record
