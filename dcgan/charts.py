@@ -80,7 +80,7 @@ def quality_figure(records: list[dict], height: int = 300) -> go.Figure:
     fig.add_trace(go.Scatter(x=epochs, y=[r["confidence"] for r in records], name="classifier confidence",
                              mode="lines+markers", line={"color": COLORS[2], "dash": "dot"}), secondary_y=True)
     fig.update_yaxes(title_text="Fréchet distance", rangemode="tozero", secondary_y=False)
-    fig.update_yaxes(title_text="confidence", range=[0, 1], secondary_y=True)
+    fig.update_yaxes(title_text="confidence", range=[0, 1], dtick=0.25, secondary_y=True)
     fig.update_layout(height=height, xaxis_title="epoch", margin={"l": 10, "r": 10, "t": 30, "b": 10},
                       legend={"orientation": "h", "y": -0.3}, uirevision="keep",
                       title={"text": "Sample quality per epoch", "font": {"size": 14}})
@@ -93,6 +93,7 @@ def histogram_figure(record: dict, height: int = 300) -> go.Figure:
     colors = [COLORS[1] if record.get("collapsed") and s == max(shares) else COLORS[0] for s in shares]
     fig = go.Figure(go.Bar(x=[str(i) for i in range(len(shares))], y=shares, marker_color=colors))
     fig.add_hline(y=1 / len(shares), line={"dash": "dot", "color": "gray"}, annotation_text="even")
+    fig.update_xaxes(type="category")  # every digit labelled, not an axis of numbers
     fig.update_layout(height=height, xaxis_title="predicted class", yaxis_title="share of samples",
                       margin={"l": 10, "r": 10, "t": 30, "b": 10}, uirevision="keep",
                       title={"text": f"Classes made at epoch {record['epoch']:g}", "font": {"size": 14}})

@@ -146,6 +146,7 @@ def train_classifier(images: torch.Tensor, labels: torch.Tensor, epochs: int = 3
     torch.manual_seed(seed)
     model = DigitClassifier().to(memory_format=torch.channels_last)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    batch = min(batch, len(images))
     steps = len(images) // batch
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr * 3, total_steps=epochs * steps)
     order = torch.Generator().manual_seed(seed)
@@ -188,6 +189,25 @@ def load_classifier(path: Path) -> tuple[DigitClassifier, dict]:
 
 def classifier_path(dataset: str, cache_dir: Path) -> Path:
     return SHIPPED_CLASSIFIER if dataset == "street-digits" else Path(cache_dir) / f"classifier-{dataset}.pt"
+
+
+LABELLED = ("street-digits", "svhn", "mnist", "fashion-mnist", "cifar10")
+
+
+def ensure_classifier(data_cfg, epochs: int = 3, progress=None) -> Path:
+    """Train the dataset's scoring classifier once (train split), test it, and cache it with its test
+    accuracy in the data folder; returns its path (at once when it exists). `progress(epoch, step, steps, loss)`."""
+    from .datasets import data_dir, load_images
+
+    path = classifier_path(data_cfg.dataset, data_dir(data_cfg) / "cache")
+    if path.exists():
+        return path
+    cfg = type(data_cfg)(dataset=data_cfg.dataset, data_dir=data_cfg.data_dir)  # the whole set, whatever the run's limit
+    train, test = load_images(cfg, INPUT_SIZE, 3, "train"), load_images(cfg, INPUT_SIZE, 3, "test")
+    model = train_classifier(train.images, train.labels, epochs, progress=progress)
+    save_classifier(path, model, dataset=cfg.dataset, test_accuracy=accuracy(model, test.images, test.labels),
+                    epochs=epochs, train_images=len(train))
+    return path
 
 
 def classifier_for(dataset: str, cache_dir: Path) -> tuple[DigitClassifier, dict, str] | None:

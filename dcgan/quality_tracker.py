@@ -7,7 +7,7 @@ import torch
 
 from .config import RunConfig
 from .datasets import data_dir
-from .quality import FeatureStats, QualityConfig, classifier_for, classify, score_generator
+from .quality import LABELLED, FeatureStats, QualityConfig, classifier_for, classify, ensure_classifier, score_generator
 from .rundir import RunDirectory
 
 
@@ -22,6 +22,9 @@ class EpochScorer:
         """None when scoring is off, no classifier exists, or the data is streamed (no images in memory)."""
         samples = config.train.score_samples
         images = getattr(batches, "images", None)
+        if samples and config.data.dataset in LABELLED:
+            run.write_status(message=f"training the {config.data.dataset} scoring classifier (once per dataset)")
+            ensure_classifier(config.data)
         found = classifier_for(config.data.dataset, data_dir(config.data) / "cache") if samples else None
         if found is None or images is None:
             return None

@@ -83,3 +83,29 @@ def test_the_trainer_scores_every_epoch_into_quality_jsonl(runs_dir):
     assert all(r["frechet"] > 0 and 0 < r["seconds"] for r in lines)
     run.truncate_metrics(lines[0]["step"])  # what a resume from the first epoch's checkpoint does
     assert len(run.read_quality()) == 1
+
+
+def test_a_labelled_datasets_classifier_is_trained_once_and_cached_with_its_accuracy(tmp_path):
+    import numpy as np
+    from scipy.io import savemat
+
+    from dcgan.quality import classifier_for, ensure_classifier
+
+    (tmp_path / "svhn").mkdir()
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 512), ("test", 128)):
+        y = rng.integers(1, 11, (n, 1))  # SVHN stores the digit 0 as label 10
+        x = np.zeros((32, 32, 3, n), np.uint8)
+        for i, label in enumerate(y[:, 0] % 10):  # a learnable toy set: the label is the brightness
+            x[..., i] = 20 + 23 * label + rng.integers(0, 5, (32, 32, 3))
+        savemat(tmp_path / "svhn" / f"{split}_32x32.mat", {"X": x, "y": y})
+    cfg = DataConfig(dataset="svhn", data_dir=str(tmp_path))
+    path = ensure_classifier(cfg, epochs=2)
+    model, meta, space = classifier_for("svhn", tmp_path / "cache")
+    assert path.exists() and meta["dataset"] == "svhn" and 0 <= meta["test_accuracy"] <= 1
+    assert space == "svhn classifier"
+    stamp = path.stat().st_mtime_ns
+    ensure_classifier(cfg)
+    assert path.stat().st_mtime_ns == stamp  # trained once, then read from the cache
+    _, _, fallback = classifier_for("cifar10", tmp_path / "cache")
+    assert fallback.startswith("street-digits classifier (no cifar10 classifier")
