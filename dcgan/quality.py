@@ -182,7 +182,8 @@ def load_classifier(path: Path) -> tuple[DigitClassifier, dict]:
     obj = torch.load(path, map_location="cpu", weights_only=True)
     if not isinstance(obj, dict) or obj.get("format") != CLASSIFIER_FORMAT:
         raise ValueError(f"{path} is not a classifier saved by DCGAN Studio")
-    model = DigitClassifier()
+    with torch.random.fork_rng(devices=[]):  # building the layers draws random weights: keep the trainer's RNG
+        model = DigitClassifier()
     model.load_state_dict(obj["state_dict"])
     return model.eval(), {k: v for k, v in obj.items() if k != "state_dict"}
 
