@@ -1,0 +1,94 @@
+"""The batch-norm lab page through AppTest: a pair, the table, the inference demo, the DCGAN pair."""
+import time
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from apptest_helpers import open_page, wait_for_state, widget
+
+
+@pytest.fixture()
+def small_lab_data(monkeypatch, data_dir):
+    """The lab's pages on 3,000 street-digits instead of the full 60,000 (drawn in seconds, not 20 s)."""
+    import ui.lab_views
+    from dcgan.bnlab import load_lab_data
+
+    data = load_lab_data(limit=3000)
+    monkeypatch.setattr(ui.lab_views, "lab_data", lambda: data)
+    return data
+
+
+def wait_for_job(at: AppTest, key: str, timeout: float = 120) -> None:
+    deadline = time.time() + timeout
+    while at.session_state[key].running and time.time() < deadline:
+        time.sleep(0.1)
+    at.run()
+    assert not at.exception, at.exception
+
+
+def test_bn_lab_trains_a_pair_live_and_reports_test_accuracies(runs_dir, small_lab_data):
+    at = open_page("bn_lab")
+    assert any("first comparison" in i.value for i in at.info)
+    widget(at, "bn-iterations").set_value(200)
+    widget(at, "bn-eval").set_value(40)
+    next(b for b in at.button if "Train the pair" in str(b.label)).click().run()
+    assert not at.error
+    wait_for_job(at, "bn-pair-job")
+    assert [m.label for m in at.metric][:2] == ["Test accuracy without batch norm", "Test accuracy with batch norm"]
+    chart = next(c for c in at.get("plotly_chart") if c.proto.id.endswith("bn-pair-chart"))
+    assert "without batch norm" in chart.proto.spec and "with batch norm" in chart.proto.spec
+    assert at.get("progress")[0].proto.text.startswith("relu, lr 0.01, reasonable weights: done")
+
+
+@pytest.mark.parametrize("key, value, message", [("bn-lr", 0.0, "learning rate must be positive"),
+                                                 ("bn-iterations", 0, "iterations must be at least 1")])
+def test_bn_lab_bad_settings_are_errors(runs_dir, key, value, message):
+    at = open_page("bn_lab")
+    widget(at, key).set_value(value)
+    next(b for b in at.button if "Train the pair" in str(b.label)).click().run()
+    assert any(message in e.value for e in at.error) and "bn-pair-job" not in at.session_state
+
+
+def test_bn_lab_table_runs_every_row_beside_the_published_numbers(runs_dir, small_lab_data):
+    at = open_page("bn_lab")
+    widget(at, "bn-table-n").set_value(20)
+    widget(at, "bn-table-run").click().run()
+    wait_for_job(at, "bn-table-job")
+    table = at.dataframe[0].value  # the only table on the page
+    assert len(table) == 15 and {"published without BN", "ours without BN", "ours with BN"} <= set(table.columns)
+    assert (table["our iterations"] == 20).all()
+    assert any("Batch norm ahead in" in c.value for c in at.caption)
+
+
+def test_bn_lab_inference_demo_shows_the_collapse(runs_dir, small_lab_data):
+    at = open_page("bn_lab")
+    widget(at, "bn-inference-quick").click().run()
+    assert not at.exception
+    scores = {m.label: float(m.value) for m in at.metric}
+    assert scores["one at a time, batch statistics (training mode)"] < 0.25
+    assert scores["one at a time, population statistics (eval mode)"] > 0.5
+    assert any("eval mode (running statistics)" in (i.proto.imgs[0].caption if i.proto.imgs else "")
+               for i in at.get("image"))
+
+
+def test_bn_lab_starts_two_dcgan_runs_differing_only_in_batch_norm(runs_dir):
+    from dcgan.rundir import RunDirectory
+
+    at = open_page("bn_lab")
+    widget(at, "bn-dcgan-epochs").set_value(1)
+    widget(at, "bn-dcgan-limit").set_value(256)
+    widget(at, "bn-dcgan-start").click().run()
+    assert not at.error
+    on, off = (RunDirectory(runs_dir / name) for name in at.session_state["bn-dcgan-runs"])
+    a, b = on.read_config(), off.read_config()
+    assert a["model"]["g_batchnorm"] and a["model"]["d_batchnorm"]
+    assert not b["model"]["g_batchnorm"] and not b["model"]["d_batchnorm"]
+    a["model"].update(g_batchnorm=False, d_batchnorm=False)
+    assert {k: v for k, v in a.items() if k not in ("name", "created")} == \
+        {k: v for k, v in b.items() if k not in ("name", "created")}  # nothing else differs
+    for run in (on, off):
+        wait_for_state(run.path)
+    at.run()
+    assert not at.exception
+    chart = next(c for c in at.get("plotly_chart") if c.proto.id.endswith("bn-dcgan-chart"))
+    assert on.name in chart.proto.spec and off.name in chart.proto.spec
