@@ -32,8 +32,8 @@ def _open(name: str) -> None:
 runs = list_runs()
 with st.expander("Start a new run", expanded=not any(r["state"] in ACTIVE_STATES for r in runs)):
     dataset = st.selectbox("Dataset", DATASETS, format_func=DATASET_LABELS.get, key="dataset")
-    folder = st.text_input("Image folder", key="folder", placeholder="/path/to/img_align_celeba",
-                           help="Searched recursively; images are centre-cropped to squares.") if dataset == "folder" else ""
+    folder = st.text_input("Image folder", key="folder", help="For example ~/data/img_align_celeba (CelebA). "
+                           "Searched recursively; images are centre-cropped to squares.") if dataset == "folder" else ""
     preset = DATASET_PRESETS[dataset]
     size = st.session_state.get(f"{dataset}:image_size", preset["image_size"])
     channels = st.session_state.get(f"{dataset}:channels", preset["channels"])
