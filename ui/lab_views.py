@@ -39,7 +39,9 @@ def accuracy_figure(pair: tuple[NetworkResult, NetworkResult], total: int) -> go
 
 def job_progress(job: BackgroundJob, what: str) -> None:
     done, total = (job.progress or (0, 1, None))[:2]
-    if job.running:
+    if job.running and job.progress is None:
+        st.progress(0.0, text=f"{what}: loading the data (the first time draws 60,000 street-digits, about 20 s)…")
+    elif job.running:
         st.progress(done / total, text=f"{what}: iteration {done:,} of {total:,} · ETA {format_duration(job.eta_s())}")
     else:
         st.progress(1.0, text=f"{what}: done in {format_duration(job.finished - job.started)}")
