@@ -87,6 +87,7 @@ class TrainConfig:
     sample_count: int = 64          # images in a sample grid (a square number draws a square grid)
     checkpoint_every_s: float = 120.0  # seconds between checkpoints besides each epoch's end
     score_samples: int = 2000       # generated images scored in a classifier's features at each epoch's end; 0 = off
+    score_every: int = 0            # steps between scores besides each epoch's end; 0 = epoch ends only
 
     def validate(self) -> None:
         for name in ("epochs", "batch_size", "log_every", "sample_count"):
@@ -99,6 +100,8 @@ class TrainConfig:
                 raise ConfigError(f"{name} must be in [0, 1), not {getattr(self, name)}")
         if not 0 <= self.label_smoothing < 0.5:
             raise ConfigError(f"label smoothing must be in [0, 0.5), not {self.label_smoothing} (0.1 makes the real label 0.9)")
+        if self.score_every < 0:
+            raise ConfigError("score every must be 0 (epoch ends only) or a positive number of steps")
         if self.score_samples < 0:
             raise ConfigError("score samples must be 0 (no quality score) or a positive number of images")
         if self.sample_every < 0:

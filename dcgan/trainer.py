@@ -164,7 +164,7 @@ class _Training:
                             (not t.sample_every and now - last_sample > AUTO_SAMPLE_SECONDS):
                         self._sample()
                         last_sample = time.perf_counter()
-                    if epoch_end and self.scorer:
+                    if self.scorer and (epoch_end or (t.score_every and self.step % t.score_every == 0)):
                         self.scorer(self.G, self.step, self.step / self.steps_per_epoch)
                     if epoch_end or now - last_checkpoint > t.checkpoint_every_s:
                         state = self._log()

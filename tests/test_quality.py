@@ -85,6 +85,15 @@ def test_the_trainer_scores_every_epoch_into_quality_jsonl(runs_dir):
     assert len(run.read_quality()) == 1
 
 
+def test_the_score_can_also_come_every_n_steps(runs_dir):
+    from dcgan.runs import create_run
+    from dcgan.trainer import train_run
+
+    run = create_run(tiny_config("often", epochs=1, score_every=3))  # 8 steps an epoch
+    train_run(run)
+    assert [r["step"] for r in run.read_quality()] == [3, 6, 8]
+
+
 def test_a_labelled_datasets_classifier_is_trained_once_and_cached_with_its_accuracy(tmp_path):
     import numpy as np
     from scipy.io import savemat
