@@ -11,7 +11,7 @@ from dcgan.datasets import DatasetUnavailable
 from dcgan.presets import preset_config
 from dcgan.rundir import ACTIVE_STATES, RunDirectory, RunLocked
 from dcgan.runs import effective_state, runs_root, start_run
-from ui.run_view import run_view
+from ui.run_view import followed_metrics, run_view
 
 REFRESH_S = 2.0
 
@@ -47,7 +47,7 @@ def dcgan_comparison_tab() -> None:
 
 
 def _side_by_side(runs: list[RunDirectory]) -> None:
-    curves = {run.name: run.read_metrics()[0] for run in runs if run.exists()}
+    curves = {run.name: followed_metrics(run) for run in runs if run.exists()}
     if any(curves.values()):
         st.plotly_chart(comparison_figure({k: v for k, v in curves.items() if v}), key="bn-dcgan-chart")
     for col, run in zip(st.columns(2), runs):

@@ -30,6 +30,13 @@ def run_view(run: RunDirectory) -> None:
     view(run)
 
 
+def followed_metrics(run: RunDirectory) -> list[dict]:
+    """The run's metrics so far, reading only the lines added since this session last looked."""
+    follower = _follower(run)
+    follower.update()
+    return follower.records
+
+
 def _follower(run: RunDirectory) -> MetricsFollower:
     key = f"follower:{run.path}"
     if key not in st.session_state or st.session_state[key].run.path != run.path:

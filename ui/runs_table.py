@@ -8,6 +8,7 @@ import streamlit as st
 from dcgan.charts import comparison_figure, quality_comparison_figure
 from dcgan.rundir import RunDirectory, RunLocked
 from dcgan.runs import delete_run, runs_root
+from ui.run_view import followed_metrics
 
 
 def runs_table(runs: list[dict]) -> str | None:
@@ -60,7 +61,7 @@ def _confirm_delete(names: list[str]) -> None:
 def _comparison(names: list[str]) -> None:
     curves = {}
     for name in names:
-        records, _ = RunDirectory(runs_root() / name).read_metrics()
+        records = followed_metrics(RunDirectory(runs_root() / name))  # refreshed every few seconds: new lines only
         if records:
             curves[name] = records
     if curves:
