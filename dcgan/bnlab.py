@@ -14,12 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
+from .bnlab_networks import ACTIVATIONS, NetworkShape, StackedNetworks
 from .config import ConfigError
 
-ACTIVATIONS = {"relu": torch.relu, "sigmoid": torch.sigmoid, "tanh": torch.tanh,
-               "leaky_relu": lambda x: F.leaky_relu(x, 0.2)}
 WEIGHT_STDS = {"reasonable": 0.05, "bad": 5.0}  # the lesson's two starting points
 TABLE_PATH = Path(__file__).resolve().parent / "assets" / "bn_lesson_table.csv"
 
@@ -55,17 +53,6 @@ class LabConfig:
 
 
 @dataclass
-class NetworkShape:
-    hidden: tuple[int, ...] = (100, 100, 100)  # the lesson's three hidden layers
-    inputs: int = 784                          # 28 x 28 grayscale
-    classes: int = 10
-    batch_size: int = 60                       # the lesson's batch
-    bn_momentum: float = 0.01                  # TF's decay 0.99: population statistics move 1% per batch
-    bn_eps: float = 1e-3                       # TF's default epsilon
-    validation_size: int = 5000
-
-
-@dataclass
 class NetworkResult:
     batchnorm: bool
     validation: list[tuple[int, float]] = field(default_factory=list)  # (iteration, accuracy)
@@ -74,124 +61,98 @@ class NetworkResult:
     test_accuracy: float | None = None
 
 
-class StackedNetworks:
-    """P fully connected networks of one shape as stacked tensors; networks [0, P/2) have no batch norm and
-    network i + P/2 is network i's twin with batch norm (same starting weights)."""
-
-    def __init__(self, configs: list[LabConfig], shape: NetworkShape, device: str | torch.device = "cpu"):
-        self.shape, self.rows = shape, len(configs)
-        sizes = [shape.inputs, *shape.hidden, shape.classes]
-        self.weights = []
-        for n_in, n_out in zip(sizes[:-1], sizes[1:]):
-            per_row = [torch.randn(n_in, n_out, generator=torch.Generator().manual_seed(c.seed * 7919 + len(self.weights)))
-                       * c.std for c in configs]  # the same draw for a row's two twins, at any table size
-            self.weights.append(torch.stack(per_row + per_row).to(device).requires_grad_(True))  # (P, in, out)
-        P = 2 * self.rows
-        hidden = shape.hidden
-        zeros = lambda *size: torch.zeros(*size, device=device, requires_grad=True)  # noqa: E731
-        self.biases = [zeros(P, 1, h) for h in hidden]                                   # used without batch norm
-        self.gammas = [torch.ones(P, 1, h, device=device, requires_grad=True) for h in hidden]  # used with it
-        self.betas = [zeros(P, 1, h) for h in hidden]
-        self.out_bias = zeros(P, 1, shape.classes)
-        self.running = [(torch.zeros(P, 1, h, device=device), torch.ones(P, 1, h, device=device)) for h in hidden]
-        self.lr = torch.tensor([c.lr for c in configs] * 2, device=device).view(P, 1, 1)
-        names = [c.activation for c in configs] * 2
-        self.act_masks = {a: torch.tensor([n == a for n in names], device=device).view(P, 1, 1) for a in set(names)}
-
-    def parameters(self) -> list[torch.Tensor]:
-        return [*self.weights, *self.biases, *self.gammas, *self.betas, self.out_bias]
-
-    def forward(self, x: torch.Tensor, training: bool, update_population: bool = True) -> torch.Tensor:
-        """x (B, 784) -> logits (P, B, classes). Training mode normalises with the batch's statistics (and
-        updates the population ones unless told not to); eval mode uses the population statistics."""
-        h, half = x, self.rows
-        for layer, (running_mean, running_var) in enumerate(self.running):
-            z = torch.matmul(h, self.weights[layer])  # (P, B, out); the first layer broadcasts x to all P
-            plain = z[:half] + self.biases[layer][:half]
-            zb = z[half:]
-            if training:
-                # By hand: torch.var_mean over the middle dim took 0.47 ms here, mean and square 0.04 ms.
-                mean = zb.mean(1, keepdim=True)
-                var = (zb - mean).square().mean(1, keepdim=True)
-                with torch.no_grad():
-                    m = self.shape.bn_momentum if update_population else 0.0
-                    running_mean[half:].lerp_(mean, m)
-                    running_var[half:].lerp_(var, m)
-            else:
-                mean, var = running_mean[half:], running_var[half:]
-            normed = (zb - mean) / torch.sqrt(var + self.shape.bn_eps) * self.gammas[layer][half:] + self.betas[layer][half:]
-            z = torch.cat([plain, normed])
-            h = self._activate(z)
-        return torch.matmul(h, self.weights[-1]) + self.out_bias
-
-    def _activate(self, z: torch.Tensor) -> torch.Tensor:
-        if len(self.act_masks) == 1:  # one activation for all (a pair): no masks to apply
-            return ACTIVATIONS[next(iter(self.act_masks))](z)
-        h = None
-        for name, mask in self.act_masks.items():
-            h = ACTIVATIONS[name](z) if h is None else torch.where(mask, ACTIVATIONS[name](z), h)
-        return h
-
-    @torch.no_grad()
-    def accuracy(self, x: torch.Tensor, y: torch.Tensor, chunk: int = 2500) -> torch.Tensor:
-        """(P,) fraction of x classified as y, with population statistics (eval mode)."""
-        correct = sum((self.forward(xs, training=False).argmax(-1) == ys).sum(1) for xs, ys in
-                      zip(x.split(chunk), y.split(chunk)))
-        return correct.float() / len(x)
-
-
 def train_networks(configs: list[LabConfig], data, shape: NetworkShape = NetworkShape(), progress=None,
-                   should_stop=None, device: str = "cpu") -> tuple[list[tuple[NetworkResult, NetworkResult]], StackedNetworks]:
+                   should_stop=None, device: str = "cpu", report_every: int = 50,
+                   retire: bool = False) -> tuple[list[tuple[NetworkResult, NetworkResult]], StackedNetworks]:
     """Train each config's pair (without, with batch norm) all at once; returns one (without, with) per config,
     and the trained networks (for the inference-mode demo).
 
-    `data` is a LabData; `progress(iteration, total, results)` is called after each validation;
-    `should_stop()` ends training early (the results so far are returned)."""
+    `data` is a LabData; `progress(iteration, total, results)` is called after each validation and every
+    `report_every` iterations; `should_stop()` ends training early (the results so far are returned).
+    `retire` takes networks out of the stack once they are done or diverged (looked at every `report_every`
+    iterations), with their test accuracy taken then: the matmuls stop paying for them. The returned stack
+    then holds only the networks that were left."""
     for c in configs:
         c.validate()
     nets = StackedNetworks(configs, shape, device)
     on = lambda t: t.to(device)  # noqa: E731
     train_x, train_y, val_x, val_y = on(data.train_x), on(data.train_y), on(data.val_x), on(data.val_y)
+    test_x, test_y = on(data.test_x), on(data.test_y)
     P, rows = 2 * len(configs), len(configs)
     results = [NetworkResult(batchnorm=i >= rows) for i in range(P)]
-    limits = torch.tensor([c.iterations for c in configs] * 2)
-    eval_every = torch.tensor([c.eval_every for c in configs] * 2)
-    total = int(limits.max())
-    active = torch.ones(P, dtype=torch.bool)
+    limits = [c.iterations for c in configs] * 2
+    eval_every = [c.eval_every for c in configs] * 2
+    total = max(limits)
+    stack = _LiveStack(nets, list(range(P)), limits, device)
     order = torch.Generator().manual_seed(configs[0].seed)  # one batch stream for every network
-    perm, cursor = torch.randperm(len(data.train_x), generator=order), 0
+    perm, cursor = on(torch.randperm(len(data.train_x), generator=order)), 0
     for it in range(1, total + 1):
         if cursor + shape.batch_size > len(perm):
-            perm, cursor = torch.randperm(len(data.train_x), generator=order), 0
-        idx = on(perm[cursor:cursor + shape.batch_size])
+            perm, cursor = on(torch.randperm(len(data.train_x), generator=order)), 0
+        idx = perm[cursor:cursor + shape.batch_size]
         cursor += shape.batch_size
-        logits = nets.forward(train_x[idx], training=True)                          # (P, B, 10)
-        losses = F.cross_entropy(logits.flatten(0, 1), train_y[idx].repeat(P), reduction="none").view(P, -1).mean(1)
-        for p in nets.parameters():
-            p.grad = None
-        losses.sum().backward()  # the networks share no parameters: each gets its own loss's gradient
-        step = nets.lr * on(active & (it <= limits)).view(P, 1, 1)  # 0 once a network is done or diverged
-        with torch.no_grad():
-            for p in nets.parameters():  # plain SGD, in place, each network at its own rate
-                p.addcmul_(step, p.grad, value=-1)
-        finite = torch.isfinite(losses.detach()).cpu()
-        for i in torch.nonzero(active & ~finite).flatten().tolist():
-            results[i].diverged_at = it
-        active &= finite
-        due = (it % eval_every == 0) & (it <= limits)
-        if due.any():
-            accuracy = nets.accuracy(val_x, val_y).cpu()
-            for i in torch.nonzero(due).flatten().tolist():
-                results[i].validation.append((it, accuracy[i].item() if active[i] else float("nan")))
-                results[i].loss.append((it, losses[i].item()))
-            if progress:
-                progress(it, total, results)
-        if should_stop and should_stop():
+        stack.train_step(train_x[idx], train_y[idx], it)
+        due = [i for i in range(P) if it % eval_every[i] == 0 and it <= limits[i]]
+        if due:
+            stack.validate(results, due, it, val_x, val_y)
+        if retire and it % report_every == 0:
+            stack.retire_done(results, it, test_x, test_y)
+        if progress and (due or it % report_every == 0):
+            progress(it, total, results)
+        if not stack.alive or (should_stop and should_stop()):
             break
-    test = nets.accuracy(on(data.test_x), on(data.test_y)).cpu()
-    for i, r in enumerate(results):
-        r.test_accuracy = test[i].item()
-    return [(results[i], results[i + rows]) for i in range(rows)], nets
+    stack.retire(results, list(range(len(stack.alive))), test_x, test_y)
+    return [(results[i], results[i + rows]) for i in range(rows)], stack.nets
+
+
+class _LiveStack:
+    """The networks still being trained and their bookkeeping, which stays on the device: reading a loss
+    back each step would make a GPU wait every step. `alive[j]` is network j's index into the results."""
+
+    def __init__(self, nets: StackedNetworks, alive: list[int], limits: list[int], device):
+        self.nets, self.alive = nets, alive
+        self.limits = torch.tensor(limits, device=device)
+        self.active = torch.ones(len(alive), dtype=torch.bool, device=device)         # not diverged
+        self.diverged_at = torch.zeros(len(alive), dtype=torch.long, device=device)
+        self.losses = torch.zeros(len(alive), device=device)
+
+    def train_step(self, x: torch.Tensor, y: torch.Tensor, it: int) -> None:
+        step = self.nets.lr * (self.active & (it <= self.limits)).view(-1, 1, 1)  # 0 once done or diverged
+        self.losses = self.nets.train_step(x, y, step)
+        finite = torch.isfinite(self.losses)
+        self.diverged_at.masked_fill_(self.active & ~finite, it)
+        self.active &= finite
+
+    def validate(self, results: list[NetworkResult], due: list[int], it: int, x: torch.Tensor, y: torch.Tensor):
+        accuracy, active, losses = self.nets.accuracy(x, y).cpu(), self.active.cpu(), self.losses.cpu()
+        self._note_divergence(results)
+        for i in due:  # a retired network that is still due diverged: NaN, as while it was in the stack
+            j = self.alive.index(i) if i in self.alive else None
+            results[i].validation.append((it, accuracy[j].item() if j is not None and active[j] else float("nan")))
+            results[i].loss.append((it, losses[j].item() if j is not None else float("nan")))
+
+    def retire_done(self, results: list[NetworkResult], it: int, test_x: torch.Tensor, test_y: torch.Tensor):
+        done = (~self.active | (self.limits <= it)).nonzero().flatten().tolist()
+        if done:
+            self.retire(results, done, test_x, test_y)
+
+    def retire(self, results: list[NetworkResult], done: list[int], test_x: torch.Tensor, test_y: torch.Tensor):
+        """Take the test accuracy of networks `done` (positions in the stack) and drop them from it."""
+        self._note_divergence(results)
+        finished = self.nets if len(done) == len(self.alive) else self.nets.subset(done)
+        accuracy = finished.accuracy(test_x, test_y).cpu() if done else []
+        for j, a in zip(done, accuracy):
+            results[self.alive[j]].test_accuracy = a.item()
+        keep = [j for j in range(len(self.alive)) if j not in set(done)]
+        if keep and done:
+            picked = torch.tensor(keep, device=self.limits.device)
+            self.nets = self.nets.subset(keep)
+            self.limits, self.active, self.diverged_at = self.limits[picked], self.active[picked], self.diverged_at[picked]
+        self.alive = [self.alive[j] for j in keep]
+
+    def _note_divergence(self, results: list[NetworkResult]) -> None:
+        for i, at in zip(self.alive, self.diverged_at.tolist()):
+            results[i].diverged_at = at or None
 
 
 def train_pair(config: LabConfig, data, shape: NetworkShape = NetworkShape(), progress=None, should_stop=None,
@@ -218,10 +179,13 @@ def lesson_table(path: Path = TABLE_PATH) -> list[TableRow]:
                          float(r["with_bn"]), r["note"]) for r in csv.DictReader(f)]
 
 
-def table_configs(rows: list[TableRow], iterations: int | None = None, seed: int = 0, eval_every: int = 250) -> list[LabConfig]:
-    """A LabConfig per published row, at its published iteration count or at `iterations` for all."""
+def table_configs(rows: list[TableRow], iterations: int | None = None, seed: int = 0,
+                  eval_every: int | None = None) -> list[LabConfig]:
+    """A LabConfig per published row, at its published iteration count or at `iterations` for all. The table
+    shows test accuracies only, so by default each row is validated once, at its end (a validation of all
+    networks costs as much as ~40 training steps)."""
     return [LabConfig(activation=r.activation, lr=r.lr, weights=r.weights, iterations=iterations or r.iterations,
-                      eval_every=eval_every, seed=seed) for r in rows]
+                      eval_every=eval_every or iterations or r.iterations, seed=seed) for r in rows]
 
 
 def run_table(rows: list[TableRow], data, iterations: int | None = None, seed: int = 0, shape: NetworkShape = NetworkShape(),
@@ -229,10 +193,10 @@ def run_table(rows: list[TableRow], data, iterations: int | None = None, seed: i
     """Every row's pair in one batched run. Rows that become identical (at 2,000 iterations for all, three
     pairs of rows differ only in their published count) are trained once and their results shared."""
     configs = table_configs(rows, iterations, seed)
-    unique = list(dict.fromkeys(repr(c) for c in configs))
-    results, _ = train_networks([configs[[repr(c) for c in configs].index(u)] for u in unique], data, shape,
-                                progress, should_stop, device)
-    return [results[unique.index(repr(c))] for c in configs]
+    # Sorted by activation, each activation is one contiguous run of networks: one activation call per run.
+    unique = sorted({repr(c): c for c in configs}.values(), key=lambda c: c.activation)
+    results, _ = train_networks(unique, data, shape, progress, should_stop, device, retire=True)
+    return [results[[repr(u) for u in unique].index(repr(c))] for c in configs]
 
 
 def timed(fn, *args, **kwargs):

@@ -3,10 +3,12 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from conftest import ROOT
 from dcgan.bnlab import (LabConfig, NetworkShape, StackedNetworks, lesson_table, load_lab_data, run_table,
                          table_configs, train_networks, train_pair)
+from dcgan.bnlab_networks import ACTIVATIONS
 from dcgan.bnlab_demo import generator_in_batches, one_at_a_time
 from dcgan.config import ConfigError
 
@@ -30,6 +32,37 @@ def test_twins_start_from_identical_weights_and_rows_from_their_own():
     assert nets.weights[0][1].std() > 50 * nets.weights[0][0].std()  # "bad" is std 5.0, "reasonable" 0.05
 
 
+def autograd_sgd_step(nets: StackedNetworks, p: int, x, y, activation: str, lr: float) -> tuple[float, list]:
+    """Network p of the stack as plain PyTorch (F.batch_norm, F.cross_entropy, autograd): its loss and its
+    parameters after one SGD step, in nets.parameters() order (unused ones, e.g. gamma without BN, unchanged)."""
+    params = [t[p].clone().requires_grad_(True) for t in nets.parameters()]
+    n = len(nets.shifts)
+    weights, shifts, gammas, out_bias = params[:n + 1], params[n + 1:2 * n + 1], params[2 * n + 1:3 * n + 1], params[-1]
+    h = x
+    for layer in range(n):
+        z = h @ weights[layer]
+        u = F.batch_norm(z, None, None, gammas[layer][0], shifts[layer][0], training=True, eps=nets.shape.bn_eps) \
+            if nets.batchnorm[p] else z + shifts[layer]
+        h = ACTIVATIONS[activation].apply_(u.clone())
+    loss = F.cross_entropy(h @ weights[-1] + out_bias, y)
+    grads = torch.autograd.grad(loss, params, allow_unused=True)
+    return loss.item(), [(t - lr * g if g is not None else t).detach() for t, g in zip(params, grads)]
+
+
+def test_the_hand_written_training_step_equals_autograd_for_every_activation():
+    configs = [LabConfig(activation="relu", lr=0.5), LabConfig(activation="sigmoid", lr=1.0, weights="bad"),
+               LabConfig(activation="tanh", lr=0.1), LabConfig(activation="leaky_relu", lr=0.3, seed=3)]
+    nets = StackedNetworks(configs, NetworkShape(hidden=(20, 16), inputs=30))
+    x, y = torch.rand(12, 30, generator=torch.Generator().manual_seed(0)), torch.arange(12) % 10
+    expected = [autograd_sgd_step(nets, p, x, y, configs[p % 4].activation, configs[p % 4].lr) for p in range(8)]
+    losses = nets.train_step(x, y, nets.lr)
+    for p, (loss, params) in enumerate(expected):
+        assert losses[p].item() == pytest.approx(loss, rel=1e-5)
+        for ours, theirs in zip(nets.parameters(), params):
+            torch.testing.assert_close(ours[p], theirs, rtol=1e-4, atol=1e-5)
+    assert not torch.equal(nets.weights[0][0], nets.weights[0][4])  # the twins moved apart: batch norm differs
+
+
 def test_the_batched_table_equals_training_each_pair_alone(data):
     rows = [r for r in lesson_table() if r.iterations == 2000]  # three distinct rows
     configs = table_configs(rows, iterations=40, eval_every=20)
@@ -43,6 +76,23 @@ def test_the_batched_table_equals_training_each_pair_alone(data):
             assert together.test_accuracy == pytest.approx(single.test_accuracy, abs=2 / len(data.test_x))
 
 
+def test_retiring_done_and_diverged_networks_from_the_stack_changes_no_result(data):
+    configs = [LabConfig(activation="relu", lr=10.0, weights="bad", iterations=60, eval_every=20),  # diverges
+               LabConfig(activation="sigmoid", lr=1.0, iterations=30, eval_every=10),                # done early
+               LabConfig(activation="tanh", lr=0.1, iterations=60, eval_every=20)]
+    kept, _ = train_networks(configs, data, report_every=10)
+    retired, nets = train_networks(configs, data, report_every=10, retire=True)
+    assert len(nets) < 6  # some left the stack before the end
+    for pair_kept, pair_retired in zip(kept, retired):
+        for a, b in zip(pair_kept, pair_retired):
+            assert a.diverged_at == b.diverged_at
+            assert [i for i, _ in a.validation] == [i for i, _ in b.validation]
+            assert [v for _, v in a.validation] == pytest.approx([v for _, v in b.validation], nan_ok=True, abs=1e-6)
+            assert [v for _, v in a.loss] == pytest.approx([v for _, v in b.loss], nan_ok=True, rel=1e-5)
+            assert a.test_accuracy == pytest.approx(b.test_accuracy, abs=1e-6)
+    assert kept[0][0].diverged_at is not None and kept[1][0].validation[-1][0] == 30
+
+
 def test_batch_norm_is_ahead_in_the_lessons_first_comparison(data):
     (without, with_bn), _ = train_pair(LabConfig(activation="relu", lr=0.01, iterations=300, eval_every=100), data)
     assert with_bn.test_accuracy > without.test_accuracy + 0.1
@@ -50,7 +100,7 @@ def test_batch_norm_is_ahead_in_the_lessons_first_comparison(data):
 
 
 def test_a_network_that_blows_up_is_reported_diverged_and_the_rest_go_on(data):
-    (without, with_bn), _ = train_pair(LabConfig(activation="relu", lr=50.0, weights="bad", iterations=60,
+    (without, with_bn), _ = train_pair(LabConfig(activation="relu", lr=10.0, weights="bad", iterations=60,
                                                  eval_every=20), data)
     assert without.diverged_at is not None and without.diverged_at <= 60
     assert all(math.isnan(a) for i, a in without.validation if i >= without.diverged_at)
