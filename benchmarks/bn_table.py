@@ -19,6 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from dcgan.bnlab import lesson_table, load_lab_data, run_table, table_configs, train_pair  # noqa: E402
+from dcgan.devices import device_label, resolve_device  # noqa: E402
 
 
 def main() -> None:
@@ -26,7 +27,7 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=2000)
     parser.add_argument("--published", action="store_true", help="each row at its published iteration count")
     parser.add_argument("--skip-reference", action="store_true", help="time the batched run only")
-    parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or auto (the app's choice)")
     args = parser.parse_args()
     iterations = None if args.published else args.iterations
     data = load_lab_data()
@@ -34,7 +35,7 @@ def main() -> None:
     start = time.perf_counter()
     results = run_table(rows, data, iterations, device=args.device)
     batched = time.perf_counter() - start
-    print(f"data: {data.name}; {len(rows)} rows x 2 networks on {args.device}; "
+    print(f"data: {data.name}; {len(rows)} rows x 2 networks on {device_label(resolve_device(args.device))}; "
           f"{'published iteration counts' if args.published else f'{iterations:,} iterations each'}")
     print(f"{'weights':10s} {'lr':>4s} {'activation':10s} {'iters':>6s} | {'published':>15s} | {'ours':>15s}")
     for row, (without, with_bn) in zip(rows, results):

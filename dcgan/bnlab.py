@@ -17,6 +17,7 @@ import torch
 
 from .bnlab_networks import ACTIVATIONS, NetworkShape, StackedNetworks
 from .config import ConfigError
+from .devices import resolve_device
 
 WEIGHT_STDS = {"reasonable": 0.05, "bad": 5.0}  # the lesson's two starting points
 TABLE_PATH = Path(__file__).resolve().parent / "assets" / "bn_lesson_table.csv"
@@ -62,18 +63,20 @@ class NetworkResult:
 
 
 def train_networks(configs: list[LabConfig], data, shape: NetworkShape = NetworkShape(), progress=None,
-                   should_stop=None, device: str = "cpu", report_every: int = 50,
+                   should_stop=None, device: str = "auto", report_every: int = 50,
                    retire: bool = False) -> tuple[list[tuple[NetworkResult, NetworkResult]], StackedNetworks]:
     """Train each config's pair (without, with batch norm) all at once; returns one (without, with) per config,
     and the trained networks (for the inference-mode demo).
 
-    `data` is a LabData; `progress(iteration, total, results)` is called after each validation and every
+    `data` is a LabData; `device` is auto (CUDA, then MPS, then CPU), cpu, cuda or mps;
+    `progress(iteration, total, results)` is called after each validation and every
     `report_every` iterations; `should_stop()` ends training early (the results so far are returned).
     `retire` takes networks out of the stack once they are done or diverged (looked at every `report_every`
     iterations), with their test accuracy taken then: the matmuls stop paying for them. The returned stack
     then holds only the networks that were left."""
     for c in configs:
         c.validate()
+    device = resolve_device(device)
     nets = StackedNetworks(configs, shape, device)
     on = lambda t: t.to(device)  # noqa: E731
     train_x, train_y, val_x, val_y = on(data.train_x), on(data.train_y), on(data.val_x), on(data.val_y)
@@ -156,7 +159,7 @@ class _LiveStack:
 
 
 def train_pair(config: LabConfig, data, shape: NetworkShape = NetworkShape(), progress=None, should_stop=None,
-               device: str = "cpu"):
+               device: str = "auto"):
     """One row: ((without batch norm, with batch norm), the two trained networks)."""
     pairs, nets = train_networks([config], data, shape, progress, should_stop, device)
     return pairs[0], nets
@@ -189,7 +192,7 @@ def table_configs(rows: list[TableRow], iterations: int | None = None, seed: int
 
 
 def run_table(rows: list[TableRow], data, iterations: int | None = None, seed: int = 0, shape: NetworkShape = NetworkShape(),
-              progress=None, should_stop=None, device: str = "cpu") -> list[tuple[NetworkResult, NetworkResult]]:
+              progress=None, should_stop=None, device: str = "auto") -> list[tuple[NetworkResult, NetworkResult]]:
     """Every row's pair in one batched run. Rows that become identical (at 2,000 iterations for all, three
     pairs of rows differ only in their published count) are trained once and their results shared."""
     configs = table_configs(rows, iterations, seed)

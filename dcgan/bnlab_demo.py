@@ -18,6 +18,7 @@ def one_at_a_time(nets: StackedNetworks, x: torch.Tensor, y: torch.Tensor) -> di
     With batch statistics a batch of one normalises every unit to 0, so every example gets the same
     output and the accuracy falls to about one class in ten; population statistics keep it."""
     bn = int(nets.batchnorm.flatten().nonzero()[0])  # the first batch-norm network
+    x, y = x.to(nets.lr.device), y.to(nets.lr.device)
     batch_stats = torch.stack([nets.forward(x[i:i + 1], training=True, update_population=False)[bn, 0]
                                for i in range(len(x))])
     population = torch.stack([nets.forward(x[i:i + 1], training=False)[bn, 0] for i in range(len(x))])

@@ -8,7 +8,7 @@ require_shell()
 from dcgan.bnlab import ACTIVATIONS, LabConfig, lesson_table, run_table, train_pair  # noqa: E402
 from dcgan.config import ConfigError  # noqa: E402
 from ui.jobs import BackgroundJob, live_fragment  # noqa: E402
-from ui.lab_views import accuracy_figure, job_progress, lab_data, test_accuracies  # noqa: E402
+from ui.lab_views import accuracy_figure, job_progress, lab_data, lab_device, test_accuracies  # noqa: E402
 from ui.lab_dcgan import dcgan_comparison_tab  # noqa: E402
 from ui.lab_inference import inference_tab  # noqa: E402
 
@@ -84,7 +84,7 @@ with table_tab:
 
     def _table_progress() -> None:
         if job := st.session_state.get("bn-table-job"):
-            job_progress(job, "All 30 networks, batched")
+            job_progress(job, f"All 30 networks, batched, on {lab_device()}")
 
     # Only the progress bar is polled while the table trains: redrawing the table with it every poll took a
     # third of this 2-core CPU from the training (25 s against 16 s). The page is rerun once when it ends.
@@ -107,7 +107,7 @@ with table_tab:
     st.dataframe(table, hide_index=True, key="bn-table")
     if results:
         ahead = sum(b.test_accuracy > a.test_accuracy for a, b in results)
-        st.caption(f"Batch norm ahead in {ahead} of {len(rows)} rows, on {lab_data().name}.")
+        st.caption(f"Batch norm ahead in {ahead} of {len(rows)} rows, on {lab_data().name}; trained on {lab_device()}.")
 
 with inference:
     inference_tab(st.session_state.get("bn-pair-job"))

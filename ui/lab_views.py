@@ -8,11 +8,18 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from dcgan.bnlab import NetworkResult, load_lab_data
+from dcgan.devices import device_label, resolve_device
 from dcgan.progress import format_duration
 from ui.jobs import BackgroundJob
 
 NAMES = ("without batch norm", "with batch norm")
 COLORS = ("#d62728", "#1f77b4")
+
+
+@functools.lru_cache(maxsize=1)
+def lab_device() -> str:
+    """Where the lab's experiments run (the engine's default, auto: CUDA, then MPS, then CPU), in words."""
+    return device_label(resolve_device("auto"))
 
 
 @functools.lru_cache(maxsize=1)
