@@ -28,8 +28,8 @@ LEAKY_SLOPE = 0.2
 ACTIVATIONS = {
     "relu": Activation(torch.relu_, lambda grad, h: torch.ops.aten.threshold_backward.grad_input(
         grad, h, 0, grad_input=grad)),
-    "sigmoid": Activation(torch.sigmoid_, lambda grad, h: grad.mul_(h).mul_(1 - h)),
-    "tanh": Activation(torch.tanh_, lambda grad, h: grad.mul_(1 - h * h)),
+    "sigmoid": Activation(torch.sigmoid_, lambda grad, h: grad.mul_(torch.addcmul(h, h, h, value=-1))),  # h - h^2
+    "tanh": Activation(torch.tanh_, lambda grad, h: grad.mul_(torch.addcmul(h.new_ones(()), h, h, value=-1))),
     "leaky_relu": Activation(lambda u: F.leaky_relu_(u, LEAKY_SLOPE), lambda grad, h: torch.ops.aten.leaky_relu_backward
                              .grad_input(grad, h, LEAKY_SLOPE, True, grad_input=grad)),
 }
@@ -115,7 +115,7 @@ class StackedNetworks:
         for start, stop, activation in self.groups:
             activation.apply_(u[start:stop])
         if saved is not None:
-            saved.append((u, centred.mul_(rstd), scale))
+            saved.append((u, centred, rstd, scale))
         return u
 
     @torch.no_grad()
@@ -124,7 +124,7 @@ class StackedNetworks:
         """x (B, inputs) -> logits (P, B, classes). Training mode normalises with the batch's statistics and
         moves the population ones (all networks', none, or those of a (P, 1, 1) mask `update_population`);
         eval mode uses the population statistics.
-        `saved` (training mode) collects each hidden layer's (activation, normalised z, scale) for the backward."""
+        `saved` (training mode) collects each hidden layer's (activation, z - mean, 1 / std, scale) for the backward."""
         h = x
         for layer in range(len(self.running)):
             z = self._first_layer(x) if layer == 0 else torch.bmm(h, self.weights[layer])
@@ -142,32 +142,33 @@ class StackedNetworks:
         picked = log_probs.gather(-1, y.view(1, -1, 1).expand(len(logits), -1, 1))
         losses = -picked.mean((1, 2))
         batch = len(y)
+        # The gradient, scaled by each network's step from the start: everything below is linear in it, so
+        # every weight update is then just "minus the gradient", W -= h^T @ dz in the weight-gradient matmul.
         grad = log_probs.exp_()                     # d loss / d logits = (softmax - one hot) / batch
         grad.scatter_add_(-1, y.view(1, -1, 1).expand(len(logits), -1, 1), torch.full_like(picked, -1.0))
-        grad.div_(batch)
-        self.out_bias.sub_(grad.sum(1, keepdim=True) * step)
-        for layer in reversed(range(1, len(self.weights))):  # grad: d loss / d this layer's output
+        grad.mul_(step / batch)
+        self.out_bias.sub_(grad.sum(1, keepdim=True))
+        for layer in reversed(range(1, len(self.weights))):  # grad: step x d loss / d this layer's output
             below = torch.bmm(grad, self.weights[layer].transpose(1, 2))
-            h = saved[layer - 1][0]
-            self.weights[layer].baddbmm_(h.transpose(1, 2), grad * step, alpha=-1)  # the SGD step, in the matmul
-            grad = self._hidden_backward(layer - 1, below, saved[layer - 1], step)
-        self._first_layer_weights().addmm_(x.T, _side_by_side(grad * step), alpha=-1)
+            self.weights[layer].baddbmm_(saved[layer - 1][0].transpose(1, 2), grad, alpha=-1)  # the SGD step
+            grad = self._hidden_backward(layer - 1, below, saved[layer - 1])
+        self._first_layer_weights().addmm_(x.T, _side_by_side(grad), alpha=-1)
         return losses
 
-    def _hidden_backward(self, layer: int, grad: torch.Tensor, saved: tuple, step: torch.Tensor) -> torch.Tensor:
-        """d loss / d activation -> d loss / d z; updates the layer's shifts and gammas."""
-        h, normed, scale = saved
+    def _hidden_backward(self, layer: int, grad: torch.Tensor, saved: tuple) -> torch.Tensor:
+        """(step x) d loss / d activation -> d loss / d z; updates the layer's shifts and gammas."""
+        h, centred, rstd, scale = saved
         batch = len(grad[0])
         for start, stop, activation in self.groups:
             activation.slope_(grad[start:stop], h[start:stop])
-        d_shift = grad.sum(1, keepdim=True)                              # d bias, or d beta
-        d_gamma = torch.linalg.vecdot(grad, normed, dim=1).unsqueeze(1)
+        d_shift = grad.sum(1, keepdim=True)                                     # d bias, or d beta
+        d_gamma = torch.linalg.vecdot(grad, centred, dim=1).unsqueeze(1) * rstd  # normed = centred / std
         # Batch norm's backward: dz = gamma / std * (du - mean(du) - normed * mean(du * normed)); without, dz = du.
         mean_term = torch.where(self.batchnorm, scale * d_shift / -batch, 0.0)
-        normed_term = torch.where(self.batchnorm, scale * d_gamma / -batch, 0.0)
-        dz = torch.addcmul(mean_term, grad, scale).addcmul_(normed, normed_term)
-        self.shifts[layer].sub_(d_shift * step)
-        self.gammas[layer].sub_(d_gamma * step * self.batchnorm)
+        centred_term = torch.where(self.batchnorm, scale * d_gamma * rstd / -batch, 0.0)
+        dz = torch.addcmul(mean_term, grad, scale).addcmul_(centred, centred_term)
+        self.shifts[layer].sub_(d_shift)
+        self.gammas[layer].sub_(d_gamma * self.batchnorm)
         return dz
 
     def _first_layer_weights(self) -> torch.Tensor:
