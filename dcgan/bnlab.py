@@ -60,6 +60,7 @@ class NetworkResult:
     loss: list[tuple[int, float]] = field(default_factory=list)        # (iteration, training loss)
     diverged_at: int | None = None       # the iteration whose loss became NaN/inf
     test_accuracy: float | None = None
+    trained: int = 0                     # its config's count of iterations, or fewer when stopped early
 
 
 def train_networks(configs: list[LabConfig], data, shape: NetworkShape = NetworkShape(), progress=None,
@@ -104,7 +105,7 @@ def train_networks(configs: list[LabConfig], data, shape: NetworkShape = Network
             progress(it, total, results)
         if not stack.alive or (should_stop and should_stop()):
             break
-    stack.retire(results, list(range(len(stack.alive))), test_x, test_y)
+    stack.retire(results, list(range(len(stack.alive))), it, test_x, test_y)
     return [(results[i], results[i + rows]) for i in range(rows)], stack.nets
 
 
@@ -137,15 +138,18 @@ class _LiveStack:
     def retire_done(self, results: list[NetworkResult], it: int, test_x: torch.Tensor, test_y: torch.Tensor):
         done = (~self.active | (self.limits <= it)).nonzero().flatten().tolist()
         if done:
-            self.retire(results, done, test_x, test_y)
+            self.retire(results, done, it, test_x, test_y)
 
-    def retire(self, results: list[NetworkResult], done: list[int], test_x: torch.Tensor, test_y: torch.Tensor):
-        """Take the test accuracy of networks `done` (positions in the stack) and drop them from it."""
+    def retire(self, results: list[NetworkResult], done: list[int], it: int, test_x: torch.Tensor,
+               test_y: torch.Tensor):
+        """Take the test accuracy of networks `done` (positions in the stack) at iteration `it`, and drop them."""
         self._note_divergence(results)
         finished = self.nets if len(done) == len(self.alive) else self.nets.subset(done)
         accuracy = finished.accuracy(test_x, test_y).cpu() if done else []
         for j, a in zip(done, accuracy):
-            results[self.alive[j]].test_accuracy = a.item()
+            result, limit = results[self.alive[j]], int(self.limits[j])
+            result.test_accuracy = a.item()
+            result.trained = limit if result.diverged_at else min(it, limit)  # diverged: it stays so
         keep = [j for j in range(len(self.alive)) if j not in set(done)]
         if keep and done:
             picked = torch.tensor(keep, device=self.limits.device)

@@ -80,18 +80,19 @@ with table_tab:
     iterations = int(same) if published.startswith("the same") else None
     if st.button("Run all 15 rows at once", type="primary", key="bn-table-run"):
         _start("bn-table-job", lambda **kw: run_table(rows, lab_data(), iterations, **kw))
-        st.session_state["bn-table-iterations"] = iterations
 
     def _table_progress() -> None:
         if job := st.session_state.get("bn-table-job"):
             job_progress(job, f"All 30 networks, batched, on {lab_device()}")
+            if job.running and st.button("Stop", key="bn-table-stop", help="ends every row where it is; "
+                                         "the table shows how far each got"):
+                job.stop()
 
     # Only the progress bar is polled while the table trains: redrawing the table with it every poll took a
     # third of this 2-core CPU from the training (25 s against 16 s). The page is rerun once when it ends.
     live_fragment("bn-table-job", _table_progress)
     job = st.session_state.get("bn-table-job")
     results = job.result if job and job.result else None
-    its = st.session_state.get("bn-table-iterations")
     table = []
     for i, row in enumerate(rows):
         entry = {"weights": row.weights, "lr": row.lr, "activation": row.activation,
@@ -101,7 +102,7 @@ with table_tab:
             without, with_bn = results[i]
             diverged = [f"{name} at {r.diverged_at:,}" for name, r in (("without BN", without), ("with BN", with_bn))
                         if r.diverged_at]
-            entry.update({"our iterations": its or row.iterations, "ours without BN": without.test_accuracy,
+            entry.update({"our iterations": max(without.trained, with_bn.trained), "ours without BN": without.test_accuracy,
                           "ours with BN": with_bn.test_accuracy, "diverged": ", ".join(diverged)})
         table.append(entry)
     st.dataframe(table, hide_index=True, key="bn-table")

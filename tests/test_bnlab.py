@@ -93,6 +93,15 @@ def test_retiring_done_and_diverged_networks_from_the_stack_changes_no_result(da
     assert kept[0][0].diverged_at is not None and kept[1][0].validation[-1][0] == 30
 
 
+def test_stopping_early_reports_how_far_each_network_got(data):
+    configs = [LabConfig(iterations=40, eval_every=10), LabConfig(activation="sigmoid", iterations=200, eval_every=10)]
+    calls = []
+    pairs, _ = train_networks(configs, data, report_every=10, retire=True,
+                              should_stop=lambda: calls.append(1) or len(calls) >= 120)
+    assert [r.trained for pair in pairs for r in pair] == [40, 40, 120, 120]
+    assert all(r.test_accuracy is not None for pair in pairs for r in pair)
+
+
 def test_batch_norm_is_ahead_in_the_lessons_first_comparison(data):
     (without, with_bn), _ = train_pair(LabConfig(activation="relu", lr=0.01, iterations=300, eval_every=100), data)
     assert with_bn.test_accuracy > without.test_accuracy + 0.1

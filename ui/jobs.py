@@ -7,7 +7,10 @@ import traceback
 
 import streamlit as st
 
-POLL_S = 0.5  # how often a page showing a running job looks at it
+# How often a page showing a running job looks at it. Each look costs the browser too, on the same cores
+# as the job when the app runs locally: chromium took 25% of a core at 0.5 s, 16% at 1 s, and the lab's
+# two-thread matmuls slow down far more than that share (the table: 25-34 s in the app at 0.5 s).
+POLL_S = 1.0
 
 
 class BackgroundJob:
