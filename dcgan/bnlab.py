@@ -105,7 +105,9 @@ def train_networks(configs: list[LabConfig], data, shape: NetworkShape = Network
             progress(it, total, results)
         if not stack.alive or (should_stop and should_stop()):
             break
-    stack.retire(results, list(range(len(stack.alive))), it, test_x, test_y)
+    stack.retire(results, list(range(len(stack.alive))), test_x, test_y)
+    for result, limit in zip(results, limits):
+        result.trained = min(it, limit)  # where Stop ended it, if it did
     return [(results[i], results[i + rows]) for i in range(rows)], stack.nets
 
 
@@ -138,18 +140,15 @@ class _LiveStack:
     def retire_done(self, results: list[NetworkResult], it: int, test_x: torch.Tensor, test_y: torch.Tensor):
         done = (~self.active | (self.limits <= it)).nonzero().flatten().tolist()
         if done:
-            self.retire(results, done, it, test_x, test_y)
+            self.retire(results, done, test_x, test_y)
 
-    def retire(self, results: list[NetworkResult], done: list[int], it: int, test_x: torch.Tensor,
-               test_y: torch.Tensor):
-        """Take the test accuracy of networks `done` (positions in the stack) at iteration `it`, and drop them."""
+    def retire(self, results: list[NetworkResult], done: list[int], test_x: torch.Tensor, test_y: torch.Tensor):
+        """Take the test accuracy of networks `done` (positions in the stack) and drop them from it."""
         self._note_divergence(results)
         finished = self.nets if len(done) == len(self.alive) else self.nets.subset(done)
         accuracy = finished.accuracy(test_x, test_y).cpu() if done else []
         for j, a in zip(done, accuracy):
-            result, limit = results[self.alive[j]], int(self.limits[j])
-            result.test_accuracy = a.item()
-            result.trained = limit if result.diverged_at else min(it, limit)  # diverged: it stays so
+            results[self.alive[j]].test_accuracy = a.item()
         keep = [j for j in range(len(self.alive)) if j not in set(done)]
         if keep and done:
             picked = torch.tensor(keep, device=self.limits.device)

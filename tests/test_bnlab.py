@@ -94,11 +94,13 @@ def test_retiring_done_and_diverged_networks_from_the_stack_changes_no_result(da
 
 
 def test_stopping_early_reports_how_far_each_network_got(data):
-    configs = [LabConfig(iterations=40, eval_every=10), LabConfig(activation="sigmoid", iterations=200, eval_every=10)]
+    configs = [LabConfig(iterations=40, eval_every=10), LabConfig(activation="sigmoid", iterations=200, eval_every=10),
+               LabConfig(activation="relu", lr=10.0, weights="bad", iterations=200, eval_every=10)]  # diverges
     calls = []
     pairs, _ = train_networks(configs, data, report_every=10, retire=True,
                               should_stop=lambda: calls.append(1) or len(calls) >= 120)
-    assert [r.trained for pair in pairs for r in pair] == [40, 40, 120, 120]
+    assert pairs[2][0].diverged_at is not None
+    assert [r.trained for pair in pairs for r in pair] == [40, 40, 120, 120, 120, 120]
     assert all(r.test_accuracy is not None for pair in pairs for r in pair)
 
 
