@@ -108,6 +108,8 @@ def train_networks(configs: list[LabConfig], data, shape: NetworkShape = Network
     stack.retire(results, list(range(len(stack.alive))), test_x, test_y)
     for result, limit in zip(results, limits):
         result.trained = min(it, limit)  # where Stop ended it, if it did
+    if progress:
+        progress(it, total, results)
     return [(results[i], results[i + rows]) for i in range(rows)], stack.nets
 
 

@@ -46,6 +46,11 @@ class BackgroundJob:
     def stop(self) -> None:
         self._stop.set()
 
+    @property
+    def stopped(self) -> bool:
+        """Asked to stop (a finished job that was stopped ended early)."""
+        return self._stop.is_set()
+
     def eta_s(self) -> float | None:
         if not self.progress or self._first_report is None or self.progress[0] <= self._first_report[1]:
             return None

@@ -50,6 +50,9 @@ def job_progress(job: BackgroundJob, what: str) -> None:
         st.progress(0.0, text=f"{what}: loading the data (the first time draws 60,000 street-digits, about 20 s)…")
     elif job.running:
         st.progress(done / total, text=f"{what}: iteration {done:,} of {total:,} · ETA {format_duration(job.eta_s())}")
+    elif job.stopped:
+        st.progress(done / total, text=f"{what}: stopped at iteration {done:,} of {total:,}, after "
+                                       f"{format_duration(job.finished - job.started)}")
     else:
         st.progress(1.0, text=f"{what}: done in {format_duration(job.finished - job.started)}")
     if job.error:
