@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import math
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -205,12 +204,6 @@ def run_table(rows: list[TableRow], data, iterations: int | None = None, seed: i
     unique = sorted({repr(c): c for c in configs}.values(), key=lambda c: c.activation)
     results, _ = train_networks(unique, data, shape, progress, should_stop, device, retire=True)
     return [results[[repr(u) for u in unique].index(repr(c))] for c in configs]
-
-
-def timed(fn, *args, **kwargs):
-    start = time.perf_counter()
-    out = fn(*args, **kwargs)
-    return out, time.perf_counter() - start
 
 
 @dataclass
