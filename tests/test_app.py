@@ -28,10 +28,12 @@ def test_train_page_renders_without_runs(runs_dir):
 
 def test_tiny_run_started_from_the_page_shows_progress_chart_and_samples(runs_dir):
     at = open_page("train")
-    fill_form(at, image_size=16, name="tiny", device="cpu", **TINY)
+    fill_form(at, image_size=16, name="tiny", device="cpu", score_samples=200, score_every=4, **TINY)
     press_start(at)
     assert not at.error, [e.value for e in at.error]
     assert at.query_params["run"] == "tiny"  # a browser refresh comes back to this run
+    train = json.loads((runs_dir / "tiny" / "config.json").read_text())["train"]
+    assert (train["score_samples"], train["score_every"]) == (200, 4)
     assert wait_for_state(runs_dir / "tiny") == "finished"
     at.run()
     assert not at.exception and not at.error

@@ -43,6 +43,11 @@ SETTINGS = (
         Setting("beta1", "Adam beta1", step=0.05, fmt="%.2f", help="The paper: 0.5; 0.9 makes DCGAN unstable."),
         Setting("label_smoothing", "Label smoothing", step=0.05, fmt="%.2f", help="0.1 makes the real label 0.9 (the lesson's trick)."),
         Setting("sample_every", "Sample grid every N steps", step=50, help="Besides every epoch's end; 0 = about every 30 s."),
+        Setting("score_samples", "Quality score: images", step=500,
+                help="Generated images scored by a digit classifier (Fréchet distance, class spread) at each "
+                     "epoch's end, on labelled datasets; 0 = off."),
+        Setting("score_every", "Quality score every N steps", step=100,
+                help="Besides every epoch's end; 0 = epoch ends only. Each score takes ~1 s on a CPU."),
     )),
     ("Run", (
         Setting("device", "Device", "choice"),
