@@ -20,6 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from dcgan.bnlab import lesson_table, load_lab_data, run_table, table_configs, train_pair  # noqa: E402
+from dcgan.bnlab_cli import table_lines  # noqa: E402
 from dcgan.devices import device_label, resolve_device  # noqa: E402
 
 
@@ -43,13 +44,7 @@ def main() -> None:
     batched = statistics.median(times)
     print(f"data: {data.name}; {len(rows)} rows x 2 networks on {device_label(resolve_device(args.device))}; "
           f"{'published iteration counts' if args.published else f'{iterations:,} iterations each'}")
-    print(f"{'weights':10s} {'lr':>4s} {'activation':10s} {'iters':>6s} | {'published':>15s} | {'ours':>15s}")
-    for row, (without, with_bn) in zip(rows, results):
-        its = iterations or row.iterations
-        mark = lambda r: f"{r.test_accuracy:.4f}" + ("*" if r.diverged_at else " ")  # noqa: E731
-        print(f"{row.weights:10s} {row.lr:4g} {row.activation:10s} {its:6d} | {row.without_bn:.4f} / {row.with_bn:.4f} "
-              f"| {mark(without)}/ {mark(with_bn)}")
-    print("(* diverged: a loss became NaN or infinite)")
+    print("\n".join(table_lines(rows, results)))
     runs = f" (median of {len(times)}: {', '.join(f'{t:.1f}' for t in times)})" if len(times) > 1 else ""
     print(f"batched, all rows at once: {batched:6.1f} s{runs}")
     if not args.skip_reference:

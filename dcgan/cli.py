@@ -1,4 +1,4 @@
-"""`python -m dcgan train | resume | sample | runs`: the same engine the app drives, from a terminal.
+"""`python -m dcgan train | resume | sample | runs | bn-lab`: the same engine the app drives, from a terminal.
 
 Bad input (unknown dataset, unsupported size, a missing run, a foreign checkpoint, an absent
 device) prints one line on stderr and exits with status 2; never a traceback.
@@ -11,6 +11,7 @@ import os
 import sys
 from pathlib import Path
 
+from . import bnlab_cli
 from .config import ConfigError, RunConfig, apply_overrides, field_index, load_config_file
 from .progress import ProgressBar, format_duration
 
@@ -53,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--seed", type=int, default=0)
     runs = sub.add_parser("runs", help="list runs and their state")
     runs.add_argument("--runs-dir")
+    bnlab_cli.add_parser(sub)
     worker = sub.add_parser("worker", help=argparse.SUPPRESS)  # what a background run executes
     worker.add_argument("run")
     return parser
@@ -165,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     from .rundir import RunLocked
 
     commands = {"train": _cmd_train, "resume": _cmd_resume, "sample": _cmd_sample, "runs": _cmd_runs,
-                "worker": _cmd_worker}
+                "worker": _cmd_worker, "bn-lab": bnlab_cli.run}
     try:
         args = build_parser().parse_args(argv)
         return commands[args.command](args)

@@ -46,6 +46,9 @@ def write_foreign(path):
     (["resume", "no-such-run"], "no run folder"),
     (["train", "--dataset", "svhn", "--data-dir", "/nonexistent-offline"], "could not be downloaded"),
     (["sample", "/no/such/generator.pt"], "does not exist"),
+    (["bn-lab", "pair", "--lr", "0"], "learning rate must be positive"),
+    (["bn-lab", "pair", "--iterations", "0"], "iterations must be at least 1"),
+    (["bn-lab", "table", "--device", "cuda" if not torch.cuda.is_available() else "tpu"], "not available"),
 ])
 def test_bad_input_exits_2_with_one_line(capsys, runs_dir, args, message, monkeypatch):
     import urllib.error
@@ -59,6 +62,18 @@ def test_bad_input_exits_2_with_one_line(capsys, runs_dir, args, message, monkey
     assert code == 2
     assert message in err and err.count("\n") == 1 and "Traceback" not in err
     assert not runs_dir.exists() or not any(runs_dir.iterdir())  # no half-made run folder left behind
+
+
+def test_bn_lab_pair_and_table_from_the_terminal(capsys, data_dir):
+    code, out, err = run_cli(capsys, "bn-lab", "pair", "--iterations", "300", "--eval-every", "100", "--limit", "3000")
+    assert code == 0, err
+    without, with_bn = (float(line.split(": ")[1]) for line in out.splitlines() if line.startswith("test accuracy"))
+    assert with_bn > without + 0.1  # the lesson's first comparison, as on the page
+    code, out, err = run_cli(capsys, "bn-lab", "table", "--iterations", "20", "--limit", "3000")
+    assert code == 0, err
+    rows = [line for line in out.splitlines() if " its " in line]
+    assert len(rows) == 15 and all(line.split("|")[1].split()[0] == "20" for line in rows)
+    assert "street-digits" in err and "bn-lab [" in err  # where the data came from, and a progress bar
 
 
 def test_corrupt_and_foreign_checkpoints(capsys, tmp_path):
