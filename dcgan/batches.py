@@ -22,6 +22,10 @@ def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
     return torch.randperm(n, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch))
 
 
+def spread_indices(count: int, n: int) -> torch.Tensor:
+    return torch.linspace(0, count - 1, min(n, count)).long()
+
+
 def to_float(batch: torch.Tensor) -> torch.Tensor:
     """uint8 [0, 255] -> float [-1, 1], the range of the generator's tanh."""
     return batch.float().div_(127.5).sub_(1.0)
@@ -43,6 +47,10 @@ class DeviceBatches:
         for i in range(start, self.steps_per_epoch):
             yield to_float(self.images[order[i * b : (i + 1) * b]])
 
+    def spread_sample(self, n: int) -> torch.Tensor:
+        """Up to n uint8 images spread evenly over the set (the quality score's reference)."""
+        return self.images[spread_indices(self.count, n).to(self.images.device)]
+
 
 class StreamingBatches:
     def __init__(self, dataset: torch.utils.data.Dataset, name: str, batch_size: int, device: torch.device, seed: int):
@@ -59,6 +67,12 @@ class StreamingBatches:
                                              num_workers=min(8, os.cpu_count() or 1), pin_memory=self.device.type == "cuda")
         for batch in loader:
             yield to_float(batch.to(self.device, non_blocking=True))
+
+    def spread_sample(self, n: int) -> torch.Tensor:
+        """Up to n uint8 images spread evenly over the folder, decoded from disk (once per run)."""
+        picked = torch.utils.data.Subset(self.dataset, spread_indices(self.count, n).tolist())
+        loader = torch.utils.data.DataLoader(picked, batch_size=256, num_workers=min(8, os.cpu_count() or 1))
+        return torch.cat(list(loader)).to(self.device)
 
 
 def make_batches(data_cfg: DataConfig, model_cfg: ModelConfig, batch_size: int, device: torch.device, seed: int, progress=None):

@@ -5,6 +5,7 @@ import time
 
 import torch
 
+from .batches import StreamingBatches
 from .config import RunConfig
 from .datasets import data_dir
 from .quality import LABELLED, FeatureStats, QualityConfig, classifier_for, classify, ensure_classifier, score_generator
@@ -19,20 +20,20 @@ class EpochScorer:
 
     @classmethod
     def create(cls, run: RunDirectory, config: RunConfig, batches, device: torch.device) -> "EpochScorer | None":
-        """None when scoring is off, no classifier exists, or the data is streamed (no images in memory)."""
+        """None when scoring is off or no classifier exists."""
         samples = config.train.score_samples
-        images = getattr(batches, "images", None)
         if samples and config.data.dataset in LABELLED:
             run.write_status(message=f"training the {config.data.dataset} scoring classifier (once per dataset)")
             ensure_classifier(config.data)
         found = classifier_for(config.data.dataset, data_dir(config.data) / "cache") if samples else None
-        if found is None or images is None:
+        if found is None:
             return None
         model, _, space = found
         cfg = QualityConfig(samples=samples)
-        pick = torch.linspace(0, len(images) - 1, min(cfg.real_samples, len(images))).long()  # spread over the set
+        if isinstance(batches, StreamingBatches):  # the reference images are decoded from disk
+            run.write_status(message=f"reading {min(cfg.real_samples, batches.count):,} images for the quality score")
         model = model.to(device)
-        real = FeatureStats.of(classify(model, images[pick.to(images.device)], cfg.batch)[0])
+        real = FeatureStats.of(classify(model, batches.spread_sample(cfg.real_samples), cfg.batch)[0])
         return cls(run, model, real, cfg, space)
 
     def __call__(self, G, step: int, epoch: float) -> dict:

@@ -113,5 +113,7 @@ def test_folder_too_large_to_hold_is_streamed_in_the_same_order(runs_dir, tmp_pa
     assert isinstance(source, batches.StreamingBatches) and source.steps_per_epoch == 5
     resumed = list(source.epoch(1, start=3))
     assert len(resumed) == 2 and torch.equal(resumed[0], list(source.epoch(1))[3])  # mid-epoch resume, same batch
-    final = train_run(create_run(cfg))
+    run = create_run(cfg)
+    final = train_run(run)
     assert final["state"] == "finished" and final["step"] == 10
+    assert [q["epoch"] for q in run.read_quality()] == [1, 2]  # scored like a held folder (against 40 real images)
