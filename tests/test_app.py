@@ -74,7 +74,8 @@ def test_bad_folder_path_is_an_error_and_the_page_still_works(runs_dir, tmp_path
 
 @pytest.mark.parametrize("setting, value, message", [("lr", 0.0, "learning rate must be positive"),
                                                      ("batch_size", 0, "batch size must be at least 1"),
-                                                     ("name", "bad name!", "run name")])
+                                                     ("name", "bad name!", "run name"),
+                                                     ("score_every", -5, "score every must be 0")])
 def test_impossible_settings_are_errors(runs_dir, setting, value, message):
     at = open_page("train")
     fill_form(at, **{setting: value})
