@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,8 +18,25 @@ PRECISIONS = ("auto", "fp32", "bf16")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
 
+# Upper bounds on the settings that size memory: far above any DCGAN people train (the paper: z 100,
+# width 128 at 64 px), low enough that a typo or a hostile file cannot ask for gigabytes.
+MAX_Z_DIM = 1024
+MAX_WIDTH = 512
+MAX_BATCH_SIZE = 4096
+MAX_SAMPLE_COUNT = 1024     # images in one sample grid
+MAX_SCORE_SAMPLES = 50_000  # generated images per quality score
+
+
 class ConfigError(ValueError):
     """A setting a user gave cannot work; the message says which one and what to do."""
+
+
+def _check_finite(section, names: tuple[str, ...]) -> None:
+    """NaN and infinity pass most range checks (every comparison with NaN is False): refuse them first."""
+    for name in names:
+        value = getattr(section, name)
+        if not math.isfinite(value):
+            raise ConfigError(f"{name.replace('_', ' ')} must be a finite number, not {value}")
 
 
 @dataclass
@@ -39,14 +57,17 @@ class ModelConfig:
         return dataclasses.replace(self, g_width=self.g_width or default_width, d_width=self.d_width or default_width)
 
     def validate(self) -> None:
+        _check_finite(self, ("leaky_slope",))
         size = self.image_size
         if size < 16 or size > 128 or size & (size - 1):
             raise ConfigError(f"image size {size} is not supported: use a power of two from 16 to 128 (32 or 64 usually)")
         if self.channels not in (1, 3):
             raise ConfigError(f"channels must be 1 (grayscale) or 3 (RGB), not {self.channels}")
-        for name in ("z_dim", "g_width", "d_width"):
-            if getattr(self, name) < (1 if name == "z_dim" else 0):
-                raise ConfigError(f"{name.replace('_', ' ')} must be a positive whole number, not {getattr(self, name)}")
+        for name, most in (("z_dim", MAX_Z_DIM), ("g_width", MAX_WIDTH), ("d_width", MAX_WIDTH)):
+            value = getattr(self, name)
+            if not (1 if name == "z_dim" else 0) <= value <= most:
+                raise ConfigError(f"{name.replace('_', ' ')} must be a whole number from {1 if name == 'z_dim' else 0} "
+                                  f"to {most}, not {value}")
         if not 0 <= self.leaky_slope < 1:
             raise ConfigError(f"leaky slope must be in [0, 1), not {self.leaky_slope}")
         if self.upsample not in UPSAMPLING:
@@ -90,9 +111,16 @@ class TrainConfig:
     score_every: int = 0            # steps between scores besides each epoch's end; 0 = epoch ends only
 
     def validate(self) -> None:
+        _check_finite(self, ("lr", "beta1", "beta2", "label_smoothing", "checkpoint_every_s"))
         for name in ("epochs", "batch_size", "log_every", "sample_count"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name.replace('_', ' ')} must be at least 1, not {getattr(self, name)}")
+        for name, most in (("batch_size", MAX_BATCH_SIZE), ("sample_count", MAX_SAMPLE_COUNT),
+                           ("score_samples", MAX_SCORE_SAMPLES)):
+            if getattr(self, name) > most:
+                raise ConfigError(f"{name.replace('_', ' ')} must be at most {most}, not {getattr(self, name)}")
+        if not self.checkpoint_every_s > 0:
+            raise ConfigError(f"checkpoint every s must be a positive number of seconds, not {self.checkpoint_every_s}")
         if not self.lr > 0:
             raise ConfigError(f"learning rate must be positive, not {self.lr} (the paper uses 0.0002)")
         for name in ("beta1", "beta2"):
@@ -175,7 +203,7 @@ def _coerce(value, kind: str, key: str):
         if kind == "float":
             return float(value)
         return str(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise ConfigError(f"{key} expects a {kind}, got {value!r}") from None
 
 
@@ -191,6 +219,22 @@ def apply_overrides(config: RunConfig, overrides: dict) -> RunConfig:
         kind = f.type if isinstance(f.type, str) else f.type.__name__
         setattr(target, short, _coerce(value, kind, key))
     return config
+
+
+def section_from_dict(klass, raw, where: str):
+    """One section (say ModelConfig) from a plain dict read from a file, every value coerced to its field's
+    type; unknown keys, wrong types and a non-dict are ConfigErrors that name `where` (the file)."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: expected a JSON object of settings, found {type(raw).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(klass)}
+    unknown = sorted(str(k) for k in raw if k not in fields)
+    if unknown:
+        raise ConfigError(f"{where}: unknown setting {unknown[0]!r}")
+    values = {}
+    for key, value in raw.items():
+        kind = fields[key].type if isinstance(fields[key].type, str) else fields[key].type.__name__
+        values[key] = _coerce(value, kind, key)
+    return klass(**values)
 
 
 def load_config_file(path: str | Path) -> RunConfig:
