@@ -83,7 +83,7 @@ def _train_in_terminal(run) -> int:
         bar.update(status["step"], f"steps | epoch {status['epoch']:.2f} | {status['images_per_s']:.0f} img/s | "
                    f"D {last.get('d_loss', 0):.3f} G {last.get('g_loss', 0):.3f} |", status.get("eta_s"))
 
-    final = train_run(run, progress_fn=progress, lock_token=os.environ.get("DCGAN_LOCK_TOKEN"))
+    final = train_run(run, progress_fn=progress)
     if bar:
         bar.close()
     print(f"{final['state']}: {final.get('message') or ''} (step {final.get('step')}, "
@@ -108,12 +108,17 @@ def _cmd_resume(args) -> int:
     from .runs import launch, set_learning_rate
 
     run = _resolve_run(args.run, args.runs_dir)
-    if args.lr is not None:
-        set_learning_rate(run, args.lr)
     if args.background:
-        print(f"resumed {run.name} in the background (pid {launch(run)})")
+        print(f"resumed {run.name} in the background (pid {launch(run, args.lr)})")
         return 0
-    run.clear_stop()
+    run.acquire_lock()  # before any change: a resume refused because the run is training changes nothing
+    try:
+        if args.lr is not None:
+            set_learning_rate(run, args.lr)
+        run.clear_stop()
+    except BaseException:
+        run.release_lock()
+        raise
     return _train_in_terminal(run)
 
 
@@ -154,9 +159,11 @@ def _cmd_runs(args) -> int:
 
 def _cmd_worker(args) -> int:
     from .rundir import RunDirectory
+    from .runlock import LOCK_FD_ENV
     from .trainer import train_run
 
-    final = train_run(RunDirectory(args.run), lock_token=os.environ.get("DCGAN_LOCK_TOKEN"))
+    inherited = os.environ.pop(LOCK_FD_ENV, None)  # the launcher's lock, handed to this process
+    final = train_run(RunDirectory(args.run), lock_fd=int(inherited) if inherited else None)
     print(f"{final['state']}: {final.get('message')}")
     return 0
 

@@ -9,27 +9,23 @@
       status.json     state, progress, speed, ETA, last error; rewritten atomically
       quality.jsonl   one JSON object per epoch: the samples' scores in a classifier's features (quality.py)
       generator.pt    the generator alone with its config, when finished or stopped
-      lock.json       present while a process trains this run (pid); stale locks are detected
+      lock.json       flock-ed by the one process training this run, which writes its pid in it (runlock.py)
       STOP            created to ask the trainer to stop at the next step
       train.log       output of a run started in the background
 """
 from __future__ import annotations
 
 import json
-import os
 import re
 import time
 from pathlib import Path
 
 from .fileio import atomic_save_image, atomic_write_bytes, atomic_write_json, read_json
+from .runlock import RunLock, RunLocked, owner_of  # noqa: F401  (RunLocked is imported from here by callers)
 
 STATES = ("starting", "running", "finished", "stopped", "failed", "diverged")
 ACTIVE_STATES = ("starting", "running")
 SAMPLE_NAME = re.compile(r"step(\d+)\.png$")
-
-
-class RunLocked(RuntimeError):
-    """Another live process is training this run."""
 
 
 class RunDirectory:
@@ -44,6 +40,7 @@ class RunDirectory:
         self.status_path = self.path / "status.json"
         self.generator_path = self.path / "generator.pt"
         self.lock_path = self.path / "lock.json"
+        self.lock = RunLock(self.lock_path, self.path.name)
         self.stop_path = self.path / "STOP"
         self.log_path = self.path / "train.log"
 
@@ -134,73 +131,17 @@ class RunDirectory:
     def clear_stop(self) -> None:
         self.stop_path.unlink(missing_ok=True)
 
-    # lock.json -----------------------------------------------------------------------------------
+    # lock.json (runlock.py) --------------------------------------------------------------------
     def lock_owner(self) -> int | None:
-        """The pid of the live process holding the lock, or None (no lock, or a stale one)."""
-        lock = read_json(self.lock_path)
-        if not lock:
-            return None
-        pid = lock.get("pid")
-        return pid if isinstance(pid, int) and _process_alive(pid, lock.get("process_start")) else None
+        """The pid of the process training this run (runlock.UNKNOWN_OWNER if unreadable), or None."""
+        return owner_of(self.lock_path)
 
-    def acquire_lock(self, token: str | None = None) -> None:
-        """Take the lock for this process; RunLocked if another live process holds it.
-
-        `token` lets a process take over a lock that its launcher took for it (runs.launch)."""
-        for _ in range(2):
-            try:
-                fd = os.open(self.lock_path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)  # atomic: one winner
-            except FileExistsError:
-                lock = read_json(self.lock_path) or {}
-                owner = self.lock_owner()
-                if token and lock.get("token") == token:
-                    self._write_lock(os.getpid(), token)  # our launcher's lock, handed to us
-                    return
-                if owner is not None and owner != os.getpid():
-                    raise RunLocked(f"run {self.name} is already being trained by process {owner}") from None
-                self.lock_path.unlink(missing_ok=True)  # stale: its process is gone
-                continue
-            os.close(fd)
-            self._write_lock(os.getpid(), token)
-            return
-        raise RunLocked(f"could not take the lock of run {self.name}; try again")
-
-    def transfer_lock(self, pid: int, token: str | None = None) -> None:
-        """Hand the lock to a child process (the background launcher does this)."""
-        self._write_lock(pid, token)
-
-    def _write_lock(self, pid: int, token: str | None) -> None:
-        atomic_write_json(self.lock_path, {"pid": pid, "process_start": _process_start(pid), "token": token,
-                                           "since": time.time()})
+    def acquire_lock(self, inherited_fd: int | None = None) -> None:
+        """Hold this run's lock (or adopt the one a launcher handed us); RunLocked if another process has it."""
+        if inherited_fd is None:
+            self.lock.acquire()
+        else:
+            self.lock.adopt(inherited_fd)
 
     def release_lock(self) -> None:
-        lock = read_json(self.lock_path) or {}
-        if lock.get("pid") in (os.getpid(), None):  # never remove a lock another process owns
-            self.lock_path.unlink(missing_ok=True)
-
-
-def _process_start(pid: int) -> str | None:
-    """The process's start time from /proc (Linux), which tells a reused pid from the original."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
-        return None
-
-
-def _process_alive(pid: int, process_start: str | None) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # exists, owned by someone else
-    if _is_zombie(pid):
-        return False
-    return process_start is None or _process_start(pid) in (None, process_start)
-
-
-def _is_zombie(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
-    except (OSError, IndexError):
-        return False
+        self.lock.release()

@@ -1,16 +1,17 @@
 """Runs as the app sees them: create, start in the background, list, stop, resume, delete.
 
 A background run is a detached process (its own session) running `python -m dcgan worker RUN`,
-so it outlives the Streamlit script that started it, a browser refresh or a closed tab. The lock
-in the run folder (with a token handed to the child) keeps two tabs from training one run twice.
+so it outlives the Streamlit script that started it, a browser refresh or a closed tab. The run's
+lock, taken here and handed to the child (runlock.py), keeps two tabs from training one run twice.
 """
 from __future__ import annotations
 
+import math
 import os
-import secrets
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -19,8 +20,8 @@ from .datasets import REPO_ROOT, ensure_available
 from .devices import resolve_device
 from .fileio import read_json
 from .rundir import ACTIVE_STATES, RunDirectory, RunLocked
+from .runlock import LOCK_FD_ENV
 
-LOCK_TOKEN_ENV = "DCGAN_LOCK_TOKEN"
 
 
 def runs_root(path: str | Path | None = None) -> Path:
@@ -43,19 +44,28 @@ def create_run(config: RunConfig, root: str | Path | None = None) -> RunDirector
     return run
 
 
-def launch(run: RunDirectory) -> int:
-    """Start the trainer for `run` as a detached process; returns its pid at once."""
-    token = secrets.token_hex(8)
-    run.acquire_lock(token=token)  # RunLocked if a live process trains it already
-    run.clear_stop()
-    env = {**os.environ, LOCK_TOKEN_ENV: token, "PYTHONUNBUFFERED": "1",
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))}
-    with open(run.log_path, "ab") as log:
-        child = subprocess.Popen([sys.executable, "-m", "dcgan", "worker", str(run.path)], stdout=log,
-                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=REPO_ROOT, env=env,
-                                 start_new_session=True)
-    run.transfer_lock(child.pid, token)
-    run.write_status(state="starting", pid=child.pid, message="waiting for the trainer to start", error=None)
+def launch(run: RunDirectory, lr: float | None = None) -> int:
+    """Start the trainer for `run` as a detached process holding the run's lock; returns its pid at once.
+
+    `lr` changes the learning rate first, but only once the lock is ours: a refused launch changes nothing."""
+    run.acquire_lock()  # RunLocked if a live process trains it already
+    try:
+        if lr is not None:
+            set_learning_rate(run, lr)
+        run.clear_stop()
+        run.write_status(state="starting", message="waiting for the trainer to start", error=None)
+        env = {**os.environ, LOCK_FD_ENV: str(run.lock.fd), "PYTHONUNBUFFERED": "1",
+               "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))}
+        with open(run.log_path, "ab") as log:
+            child = subprocess.Popen([sys.executable, "-m", "dcgan", "worker", str(run.path)], stdout=log,
+                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=REPO_ROOT, env=env,
+                                     start_new_session=True, pass_fds=(run.lock.fd,))
+    except BaseException:
+        run.release_lock()
+        raise
+    run.lock.hand_over(child.pid)
+    # Wait for the child in a thread, so a finished trainer does not stay a <defunct> child of the app's server.
+    threading.Thread(target=child.wait, name=f"reap-{child.pid}", daemon=True).start()
     return child.pid
 
 
@@ -65,19 +75,22 @@ def start_run(config: RunConfig, root: str | Path | None = None) -> RunDirectory
     return run
 
 
-def resume(run: RunDirectory | str | Path) -> RunDirectory:
+def resume(run: RunDirectory | str | Path, lr: float | None = None) -> RunDirectory:
     """Continue a stopped, interrupted, diverged or failed run in the background, from its checkpoint."""
     run = run if isinstance(run, RunDirectory) else RunDirectory(run)
     if not run.exists():
         raise FileNotFoundError(f"no run folder at {run.path}")
-    launch(run)
+    launch(run, lr)
     return run
 
 
 def set_learning_rate(run: RunDirectory, lr: float) -> None:
-    """Change a run's learning rate before resuming it (the watchdog's advice after a divergence)."""
-    if not lr > 0:
-        raise ConfigError(f"learning rate must be positive, not {lr}")
+    """Change a run's learning rate before resuming it (the watchdog's advice after a divergence).
+    Only the holder of the run's lock may: a run being trained keeps the settings it runs with."""
+    if not run.lock.held:
+        raise RunLocked(f"run {run.name}'s settings can be changed only by the process that resumes it")
+    if not (lr > 0 and math.isfinite(lr)):
+        raise ConfigError(f"learning rate must be a positive number, not {lr}")
     raw = run.read_config()
     raw["train"]["lr"] = lr
     run.write_config(raw)
@@ -119,6 +132,12 @@ def list_runs(root: str | Path | None = None) -> list[dict]:
 
 
 def delete_run(run: RunDirectory) -> None:
-    if run.lock_owner() is not None:
-        raise RunLocked(f"run {run.name} is training: stop it before deleting it")
-    shutil.rmtree(run.path)
+    """Remove the run folder; held locked meanwhile, so a trainer cannot start in a half-deleted folder."""
+    try:
+        run.acquire_lock()
+    except RunLocked:
+        raise RunLocked(f"run {run.name} is training: stop it before deleting it") from None
+    try:
+        shutil.rmtree(run.path)
+    finally:
+        run.release_lock()

@@ -68,9 +68,13 @@ def _set_rng_state(state: dict, device: torch.device) -> None:
         torch.cuda.set_rng_state(state["cuda"], device)
 
 
-def train_run(run: RunDirectory, progress_fn=None, abort_fn=None, lock_token: str | None = None) -> dict:
-    """Train (or resume) the run in `run`; returns the final status. Never leaves the lock behind."""
-    run.acquire_lock(lock_token)
+def train_run(run: RunDirectory, progress_fn=None, abort_fn=None, lock_fd: int | None = None) -> dict:
+    """Train (or resume) the run in `run`; returns the final status. Never leaves the lock behind.
+
+    The lock is taken here unless `run` already holds it (a resume that first changed a setting) or a
+    launcher handed it over (`lock_fd`, see runlock.py); RunLocked if another process trains the run."""
+    if not run.lock.held:
+        run.acquire_lock(lock_fd)
     try:
         return _Training(run, progress_fn, abort_fn).loop()
     except Exception as err:

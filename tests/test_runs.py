@@ -3,9 +3,9 @@ import time
 
 import pytest
 
-from conftest import tiny_config
+from conftest import ROOT, tiny_config
 from dcgan.rundir import RunDirectory, RunLocked
-from dcgan.runs import delete_run, launch, list_runs, request_stop, resume, start_run
+from dcgan.runs import create_run, delete_run, launch, list_runs, request_stop, resume, start_run
 
 
 def wait_for(run, states, timeout=120):
@@ -46,15 +46,78 @@ def test_second_start_of_a_live_run_is_refused_then_stop_and_resume(runs_dir):
     assert not run.path.exists()
 
 
-def test_stale_lock_of_a_dead_process_is_taken_over(tmp_path):
+def test_lock_race_has_exactly_one_winner_every_time(tmp_path):
+    """8 processes x 50 trials at the same instant: the old lock (an empty file, written afterwards) let
+    two win 13 times in 20."""
+    import multiprocessing
+
+    from lock_race import contend
+
+    processes, trials = 8, 50
+    ctx = multiprocessing.get_context("spawn")  # no fork of a process that holds torch's threads
+    start, tried, results = ctx.Barrier(processes), ctx.Barrier(processes), ctx.Queue()
+    workers = [ctx.Process(target=contend, args=(str(tmp_path / "lock.json"), trials, start, tried, results))
+               for _ in range(processes)]
+    for w in workers:
+        w.start()
+    outcomes = [results.get(timeout=120) for _ in range(processes * trials)]
+    for w in workers:
+        w.join(timeout=30)
+    winners = [sum(won for t, _, won in outcomes if t == trial) for trial in range(trials)]
+    assert winners == [1] * trials
+
+
+def test_lock_of_a_killed_process_is_free_and_names_its_holder(tmp_path):
+    import subprocess
+    import sys
+
     run = RunDirectory(tmp_path / "r")
     run.path.mkdir()
-    run.transfer_lock(2**22 + 12345)  # a pid that is not running
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from dcgan.rundir import RunDirectory; "
+                               f"RunDirectory({str(run.path)!r}).acquire_lock(); print('held', flush=True); "
+                               "time.sleep(60)"], stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    assert holder.stdout.readline().strip() == "held"
+    assert run.lock_owner() == holder.pid
+    with pytest.raises(RunLocked, match=f"already being trained by process {holder.pid}"):
+        run.acquire_lock()
+    holder.kill()  # kill -9: no chance to clean up; the kernel drops the lock with the process
+    holder.wait()
     assert run.lock_owner() is None
     run.acquire_lock()
     assert run.lock_owner() == os.getpid()
     run.release_lock()
-    assert not run.lock_path.exists()
+    assert run.lock_owner() is None
+
+
+def test_refused_resume_with_a_new_learning_rate_changes_nothing(runs_dir):
+    run = start_run(tiny_config("busy", epochs=500))
+    config_before = run.config_path.read_bytes()
+    with pytest.raises(RunLocked, match="already being trained"):
+        resume(run, lr=0.5)
+    assert run.config_path.read_bytes() == config_before
+    request_stop(run)
+    wait_for(run, {"stopped"})
+
+
+def test_two_resumes_at_once_one_trains_the_other_is_refused(runs_dir):
+    import subprocess
+    import sys
+
+    run = create_run(tiny_config("twice", epochs=500))
+    command = [sys.executable, "-m", "dcgan", "resume", str(run.path)]
+    procs = [subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    deadline = time.time() + 120
+    while all(p.poll() is None for p in procs) and time.time() < deadline:
+        time.sleep(0.05)
+    loser = next(p for p in procs if p.poll() is not None)
+    winner = next(p for p in procs if p is not loser)
+    assert loser.returncode == 2
+    assert f"already being trained by process {winner.pid}" in loser.stderr.read()
+    request_stop(run)
+    assert winner.wait(timeout=120) == 0
+    steps = [r["step"] for r in run.read_metrics()[0]]
+    assert steps and len(steps) == len(set(steps))  # one trainer: no step written twice
 
 
 def test_read_metrics_returns_only_new_complete_lines(tmp_path):
