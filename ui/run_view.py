@@ -12,7 +12,7 @@ from dcgan.config import ConfigError
 from dcgan.live import MetricsFollower
 from dcgan.progress import format_duration
 from dcgan.rundir import ACTIVE_STATES, RunDirectory, RunLocked
-from dcgan.runs import effective_state, request_stop, resume, set_learning_rate
+from dcgan.runs import effective_state, request_stop, resume
 from dcgan.watchdog import HEALTHY, diagnose
 
 REFRESH_S = 1.0
@@ -180,13 +180,12 @@ def _after_run_ended(run: RunDirectory) -> None:
     """Carry out a 'resume with a lower learning rate' that waited for the run to stop."""
     lr = st.session_state.pop(f"pending-lr:{run.path}", None)
     if lr is not None:
-        set_learning_rate(run, lr)
-        _resume(run)
+        _resume(run, lr)
 
 
-def _resume(run: RunDirectory) -> None:
+def _resume(run: RunDirectory, lr: float | None = None) -> None:
     try:
-        resume(run)
+        resume(run, lr)  # the new learning rate is written only once this resume holds the run
     except (RunLocked, FileNotFoundError, ConfigError) as err:
         st.error(f"Could not resume {run.name}: {err}")
         return
