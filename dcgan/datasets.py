@@ -1,7 +1,8 @@
 """Training images as one uint8 tensor (N, C, H, W): street-digits, torchvision datasets, or a folder.
 
 Every loader returns an ImageSet; `preview()` shows a user what the GAN will learn before training.
-Torchvision's classes do the downloading and file reading; when the files are absent and the
+Torchvision's classes do the downloading and file reading, except CIFAR-10's pickled batches, which are
+read here without running any code they might carry (safe_pickle.py); when the files are absent and the
 download fails (no network), DatasetUnavailable says in one line where to put them.
 """
 from __future__ import annotations
@@ -15,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from .config import DataConfig
+from .safe_pickle import RefusedPickle, load_arrays
 from .street_digits import load_street_digits
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -52,6 +54,72 @@ def _fit(images: torch.Tensor, size: int, channels: int) -> torch.Tensor:
     return torch.cat(out) if out else images.new_zeros((0, channels, size, size))
 
 
+CIFAR_FOLDER = "cifar-10-batches-py"  # what CIFAR-10's archive unpacks to
+CIFAR_TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
+CIFAR_TEST_BATCHES = ("test_batch",)
+CIFAR_META = "batches.meta"
+CIFAR_CLASSES = 10
+CIFAR_SIDE = 32
+CIFAR_ROW = 3 * CIFAR_SIDE * CIFAR_SIDE  # one image per row: the red plane, then green, then blue
+
+
+@dataclass
+class CifarArrays:
+    """The two attributes _torchvision reads off a torchvision dataset."""
+    data: np.ndarray   # (N, 3, 32, 32) uint8
+    targets: list      # N class numbers, 0-9
+
+
+def _cifar10(root: Path, train: bool, download: bool) -> CifarArrays:
+    """CIFAR-10's python batches under `root`. Torchvision downloads the archive (and checks its md5), but the
+    batches are pickles, so they are read here with ArrayUnpickler: a file that would run code is refused."""
+    from torchvision.datasets import CIFAR10
+    from torchvision.datasets.utils import download_and_extract_archive
+
+    folder = root / CIFAR_FOLDER
+    if not all((folder / name).exists() for name in CIFAR_TRAIN_BATCHES + CIFAR_TEST_BATCHES + (CIFAR_META,)):
+        if not download:
+            raise RuntimeError(f"CIFAR-10 not found in {folder}")  # what torchvision raises: _torchvision downloads
+        download_and_extract_archive(CIFAR10.url, str(root), filename=CIFAR10.filename, md5=CIFAR10.tgz_md5)
+    _check_cifar_meta(folder / CIFAR_META)
+    batches = [_read_cifar_batch(folder / name) for name in (CIFAR_TRAIN_BATCHES if train else CIFAR_TEST_BATCHES)]
+    data = np.concatenate([images for images, _ in batches]).reshape(-1, 3, CIFAR_SIDE, CIFAR_SIDE)
+    return CifarArrays(data, [label for _, labels in batches for label in labels])
+
+
+def _read_cifar_pickle(path: Path) -> dict:
+    """The dict one CIFAR-10 file holds; DatasetUnavailable, with nothing run, if the pickle names any code."""
+    try:
+        content = load_arrays(path)
+    except RefusedPickle as err:
+        raise DatasetUnavailable(
+            f"refused to read {path}: {err}. The published CIFAR-10 files hold only arrays and lists, so this one "
+            f"was altered: delete {path.parent} and download CIFAR-10 again (or copy in the files of the official "
+            "cifar-10-python.tar.gz), or use --dataset street-digits") from None
+    if not isinstance(content, dict):
+        raise ValueError(f"{path.name} holds a {type(content).__name__}, not the dict of a CIFAR-10 file")
+    return content
+
+
+def _read_cifar_batch(path: Path) -> tuple[np.ndarray, list]:
+    """(images uint8 (N, 3072), N labels) of one batch file, checked to be what CIFAR-10's batches hold."""
+    batch = _read_cifar_pickle(path)
+    data, labels = batch.get("data"), batch.get("labels")
+    if not (isinstance(data, np.ndarray) and data.dtype == np.uint8 and data.ndim == 2 and data.shape[1] == CIFAR_ROW):
+        raise ValueError(f"{path.name} has no 'data' array of uint8 rows of {CIFAR_ROW} values")
+    if not (isinstance(labels, list) and len(labels) == len(data)
+            and all(isinstance(label, int) and 0 <= label < CIFAR_CLASSES for label in labels)):
+        raise ValueError(f"{path.name} has no 'labels' list of {len(data)} class numbers 0-{CIFAR_CLASSES - 1}")
+    return data, labels
+
+
+def _check_cifar_meta(path: Path) -> None:
+    """batches.meta names CIFAR-10's ten classes: a folder of some other dataset's batches is caught here."""
+    names = _read_cifar_pickle(path).get("label_names")
+    if not (isinstance(names, list) and len(names) == CIFAR_CLASSES):
+        raise ValueError(f"{path.name} does not name CIFAR-10's {CIFAR_CLASSES} classes")
+
+
 def _torchvision(name: str, root: Path, split: str):
     """(images uint8 (N, C, H, W), labels) read by torchvision's own dataset class."""
     import torchvision.datasets as tvd
@@ -64,23 +132,11 @@ def _torchvision(name: str, root: Path, split: str):
         def _check_integrity(self):
             return os.path.exists(os.path.join(self.root, self.filename))
 
-    class TrustedCIFAR10(tvd.CIFAR10):
-        def _check_integrity(self):
-            folder = os.path.join(self.root, self.base_folder)
-            return all(os.path.exists(os.path.join(folder, f)) for f, _ in self.train_list + self.test_list)
-
-        def _load_meta(self):  # torchvision's also checks the md5; read the same pickle without it
-            import pickle
-
-            with open(os.path.join(self.root, self.base_folder, self.meta["filename"]), "rb") as f:
-                self.classes = pickle.load(f, encoding="latin1")[self.meta["key"]]
-            self.class_to_idx = {name: i for i, name in enumerate(self.classes)}
-
     makers = {
         "svhn": lambda download: TrustedSVHN(root / "svhn", split="train" if train else "test", download=download),
         "mnist": lambda download: tvd.MNIST(root, train=train, download=download),
         "fashion-mnist": lambda download: tvd.FashionMNIST(root, train=train, download=download),
-        "cifar10": lambda download: TrustedCIFAR10(root / "cifar10", train=train, download=download),
+        "cifar10": lambda download: _cifar10(root / "cifar10", train=train, download=download),
     }
     where = {
         "svhn": f"{root / 'svhn'}/{'train' if train else 'test'}_32x32.mat",
@@ -90,6 +146,8 @@ def _torchvision(name: str, root: Path, split: str):
     }[name]
     try:
         ds = makers[name](False)  # files already there: no network needed
+    except DatasetUnavailable:  # already says what is wrong and what to do
+        raise
     except RuntimeError:  # torchvision's "Dataset not found": try the download
         try:
             ds = makers[name](True)

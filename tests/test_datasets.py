@@ -1,5 +1,9 @@
 """Each loader on small files written in the real formats (this machine cannot download the real ones)."""
+import io
+import os
 import pickle
+import shlex
+import struct
 import urllib.error
 import urllib.request
 
@@ -36,15 +40,64 @@ def write_idx(root, folder, n=10):
     return images
 
 
-def write_cifar(root, n=6):
+class Python2Pickler(pickle._Pickler):
+    """Protocol 2 as Python 2's cPickle wrote CIFAR-10's files: every string a Python 2 str (BINSTRING, read back
+    with encoding="latin1"), so an array's bytes are no _codecs.encode call, and numpy.core.multiarray by that name."""
+    dispatch = pickle._Pickler.dispatch.copy()
+
+    def save_python2_str(self, text):
+        raw = text.encode("latin1") if isinstance(text, str) else text
+        if len(raw) < 256:
+            self.write(pickle.SHORT_BINSTRING + bytes([len(raw)]) + raw)
+        else:
+            self.write(pickle.BINSTRING + struct.pack("<i", len(raw)) + raw)
+        self.memoize(text)
+
+    dispatch[str] = dispatch[bytes] = save_python2_str
+
+    def save_global(self, obj, name=None):
+        if getattr(obj, "__name__", "") == "_reconstruct":  # numpy 2 calls its module numpy._core.multiarray
+            self.write(pickle.GLOBAL + b"numpy.core.multiarray\n_reconstruct\n")
+            self.memoize(obj)
+        else:
+            super().save_global(obj, name)
+
+
+def python2_dumps(obj) -> bytes:
+    out = io.BytesIO()
+    Python2Pickler(out, protocol=2).dump(obj)
+    return out.getvalue()
+
+
+def python3_dumps(obj) -> bytes:  # the same dicts re-saved from Python 3 at CIFAR's protocol: bytes via _codecs.encode
+    return pickle.dumps(obj, protocol=2)
+
+
+def write_cifar(root, n=6, dumps=python2_dumps):
+    """CIFAR-10's cifar-10-batches-py folder with `n` images a batch, as the official archive lays it out."""
     folder = root / "cifar10" / "cifar-10-batches-py"
     folder.mkdir(parents=True)
     rng = np.random.default_rng(2)
-    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
-        batch = {"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8), "labels": list(range(n))}
-        (folder / name).write_bytes(pickle.dumps(batch))
-    (folder / "batches.meta").write_bytes(pickle.dumps({"label_names": [f"class{i}" for i in range(10)]}))
-    return pickle.loads((folder / "data_batch_1").read_bytes())["data"]
+    names = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
+    batches = {name: {"batch_label": f"batch {i + 1} of {len(names)}",
+                      "labels": [int(label) for label in rng.integers(0, 10, n)],
+                      "data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
+                      "filenames": [f"image_{i}_{j}.png" for j in range(n)]} for i, name in enumerate(names)}
+    for name, batch in batches.items():
+        (folder / name).write_bytes(dumps(batch))
+    (folder / "batches.meta").write_bytes(dumps({"label_names": [f"class{i}" for i in range(10)],
+                                                 "num_cases_per_batch": n, "num_vis": 3072}))
+    return batches
+
+
+class RunsCode:
+    """A pickled object that, when loaded by plain pickle, leaves a marker file: the code-running pickle."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f"touch {shlex.quote(str(self.marker))}",)
 
 
 def test_svhn_mat_file(tmp_path):
@@ -64,11 +117,57 @@ def test_mnist_idx_files(tmp_path, name, folder):
     assert rgb.images.shape == (10, 3, 32, 32) and torch.equal(rgb.images[:, 0], rgb.images[:, 2])
 
 
-def test_cifar_pickle_batches(tmp_path):
-    first = write_cifar(tmp_path)
+@pytest.mark.parametrize("dumps", [python2_dumps, python3_dumps])
+def test_cifar_pickle_batches(tmp_path, dumps):
+    batches = write_cifar(tmp_path, dumps=dumps)
+    assert (tmp_path / "cifar10" / "cifar-10-batches-py" / "data_batch_1").read_bytes()[:2] == b"\x80\x02"
     data = load_images(DataConfig(dataset="cifar10", data_dir=str(tmp_path)), 32, 3)
-    assert data.images.shape == (30, 3, 32, 32)
+    assert data.images.shape == (30, 3, 32, 32) and data.images.dtype == torch.uint8
+    first = batches["data_batch_1"]["data"]
     assert torch.equal(data.images[0].flatten(), torch.from_numpy(first[0]))  # CIFAR rows are R, G, B planes
+    assert torch.equal(data.images[29].flatten(), torch.from_numpy(batches["data_batch_5"]["data"][-1]))
+    assert data.labels.dtype == torch.int64
+    assert data.labels.tolist() == [label for i in range(1, 6) for label in batches[f"data_batch_{i}"]["labels"]]
+    test = load_images(DataConfig(dataset="cifar10", data_dir=str(tmp_path)), 32, 3, split="test")
+    assert torch.equal(test.images.flatten(1), torch.from_numpy(batches["test_batch"]["data"]))
+
+
+@pytest.mark.parametrize("dumps", [python2_dumps, python3_dumps])
+@pytest.mark.parametrize("file", ["data_batch_3", "batches.meta"])
+def test_cifar_file_that_would_run_code_is_refused_and_the_code_never_runs(tmp_path, file, dumps):
+    write_cifar(tmp_path)
+    marker = tmp_path / "code-ran"
+    path = tmp_path / "cifar10" / "cifar-10-batches-py" / file
+    path.write_bytes(dumps({"data": RunsCode(marker), "labels": [0], "label_names": RunsCode(marker)}))
+    with pytest.raises(DatasetUnavailable) as err:
+        load_images(DataConfig(dataset="cifar10", data_dir=str(tmp_path)), 32, 3)
+    assert not marker.exists()
+    message = str(err.value)
+    assert f"refused to read {path}" in message and "system" in message and "nothing in the file was run" in message
+    assert "download CIFAR-10 again" in message and "street-digits" in message and "\n" not in message
+
+
+def test_array_unpickler_decodes_bytes_only_as_latin1(tmp_path):
+    from dcgan.safe_pickle import RefusedPickle, load_arrays
+
+    def encode_call(text: bytes, encoding: bytes) -> bytes:  # _codecs.encode(text, encoding), as protocol 2 spells it
+        def unicode(s):
+            return b"X" + struct.pack("<I", len(s)) + s
+        return b"\x80\x02c_codecs\nencode\n" + unicode(text) + unicode(encoding) + b"\x86R."
+
+    (tmp_path / "latin1").write_bytes(encode_call("\xff".encode(), b"latin1"))  # how Python 3 pickles b"\xff"
+    assert load_arrays(tmp_path / "latin1") == b"\xff" == pickle.loads(pickle.dumps(b"\xff", protocol=2))
+    (tmp_path / "rot13").write_bytes(encode_call(b"abc", b"rot_13"))
+    with pytest.raises(RefusedPickle, match="'rot_13'"):
+        load_arrays(tmp_path / "rot13")
+
+
+def test_cifar_batch_of_the_wrong_shape_says_what_to_do(tmp_path):
+    write_cifar(tmp_path)
+    path = tmp_path / "cifar10" / "cifar-10-batches-py" / "data_batch_2"
+    path.write_bytes(python2_dumps({"data": np.zeros((6, 100), np.uint8), "labels": [0] * 6}))
+    with pytest.raises(DatasetUnavailable, match="data_batch_2 has no 'data' array.*delete them and download again"):
+        load_images(DataConfig(dataset="cifar10", data_dir=str(tmp_path)), 32, 3)
 
 
 def test_folder_nested_centre_cropped_and_cached(tmp_path):
@@ -93,15 +192,17 @@ def test_folder_errors_say_what_to_do(tmp_path, folder, message):
         load_images(DataConfig(dataset="folder", folder=str(tmp_path / folder), data_dir=str(tmp_path)), 32, 3)
 
 
-def test_failed_download_says_where_to_put_files(tmp_path, monkeypatch):
+@pytest.mark.parametrize("dataset, where", [("svhn", "train_32x32.mat"), ("cifar10", "cifar10/cifar-10-batches-py/")])
+def test_failed_download_says_where_to_put_files(tmp_path, monkeypatch, dataset, where):
     def offline(*args, **kwargs):
         raise urllib.error.URLError("no network")
 
     monkeypatch.setattr(urllib.request, "urlopen", offline)
     with pytest.raises(DatasetUnavailable) as err:
-        load_images(DataConfig(dataset="svhn", data_dir=str(tmp_path)), 32, 3)
+        load_images(DataConfig(dataset=dataset, data_dir=str(tmp_path)), 32, 3)
     message = str(err.value)
-    assert "train_32x32.mat" in message and "street-digits" in message and "\n" not in message
+    assert "could not be downloaded (URLError)" in message
+    assert where in message and "street-digits" in message and "\n" not in message
 
 
 def test_street_digits_deterministic_and_varied():
