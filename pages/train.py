@@ -6,6 +6,7 @@ from dcgan.datasets import DatasetUnavailable, preview
 from dcgan.presets import DATASET_PRESETS, preset_config
 from dcgan.rundir import ACTIVE_STATES, RunDirectory, RunLocked
 from dcgan.runs import list_runs, runs_root, start_run
+from ui.folder_field import readable_folder
 from ui.run_view import run_view
 from ui.runs_table import runs_table
 from ui.settings_form import DATASET_LABELS, settings_form
@@ -34,6 +35,7 @@ with st.expander("Start a new run", expanded=not any(r["state"] in ACTIVE_STATES
     dataset = st.selectbox("Dataset", DATASETS, format_func=DATASET_LABELS.get, key="dataset")
     folder = st.text_input("Image folder", key="folder", help="For example ~/data/img_align_celeba (CelebA). "
                            "Searched recursively; images are centre-cropped to squares.") if dataset == "folder" else ""
+    folder = readable_folder(folder) if dataset == "folder" else ""  # a network-exposed server reads allowed roots only
     preset = DATASET_PRESETS[dataset]
     size = st.session_state.get(f"{dataset}:image_size", preset["image_size"])
     channels = st.session_state.get(f"{dataset}:channels", preset["channels"])
