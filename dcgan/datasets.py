@@ -121,7 +121,7 @@ def _check_cifar_meta(path: Path) -> None:
 
 
 def _torchvision(name: str, root: Path, split: str):
-    """(images uint8 (N, C, H, W), labels) read by torchvision's own dataset class."""
+    """(images uint8 (N, C, H, W), labels) read by torchvision's own dataset class; CIFAR-10 by _cifar10."""
     import torchvision.datasets as tvd
 
     train = split == "train"
