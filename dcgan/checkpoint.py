@@ -35,6 +35,7 @@ MAX_SETTING_CHARS = 100    # longest setting name or text a generator file may h
 MAX_SETTING_INT = 2**63    # whole numbers in settings must fit 64 bits (Python cannot even print some larger ones)
 LISTED_NAMES = 3           # tensor names listed in a message before "and N more"
 CHECK_SAMPLES = 2          # images drawn at load to check that the generator computes finite pixels
+EDITED = "the file is damaged or was edited: export it again from its run, or pick another file"
 
 # The dtypes a saved tensor may have, for each dtype the generator holds: weights may be stored at lower
 # precision (loading casts them back); batch norm's step counter is an integer.
@@ -69,10 +70,10 @@ def _display_name(source, name: str | None) -> str:
 
 def _short(value) -> str:
     """A value read from a file, for a message: plain values quoted (cut to SHOWN_CHARS), others by type."""
-    if value is None or isinstance(value, (str, bool, float)) or (isinstance(value, int) and abs(value) < MAX_SETTING_INT):
+    if value is None or isinstance(value, (str, float)) or _is_plain_setting(value):
         text = repr(value)
         return text if len(text) <= SHOWN_CHARS else text[:SHOWN_CHARS] + "…"
-    return f"a {type(value).__name__}"
+    return "a number too large to show" if isinstance(value, int) else f"a {type(value).__name__}"
 
 
 def _is_a(value, kind) -> bool:
@@ -224,7 +225,8 @@ def _check_checkpoint_fields(ckpt: dict, name: str) -> None:
     if ckpt["step"] < 0:
         raise CheckpointError(f"{name} says it is at step {ckpt['step']}, below 0: {broken}")
     if not _is_a(ckpt.get("elapsed_s", 0.0), (int, float)):
-        raise CheckpointError(f"{name} holds {_short(ckpt['elapsed_s'])} as 'elapsed_s', where a number belongs: {broken}")
+        raise CheckpointError(f"{name} holds {_short(ckpt['elapsed_s'])} as 'elapsed_s', where a number belongs: "
+                              f"{broken}")
     for key in ("generator", "discriminator"):
         bad = next((k for k, v in ckpt[key].items() if not isinstance(v, torch.Tensor)), None)
         if bad is not None:
@@ -259,7 +261,8 @@ def load_generator(source, device: str | torch.device = "cpu", *, name: str | No
     try:
         G.load_state_dict(obj["state_dict"])
     except RuntimeError as err:  # not expected after the checks above; still the file's fault, not a crash
-        raise CheckpointError(f"{name} does not fit its own model settings: {str(err).splitlines()[0]}") from None
+        detail = (str(err).splitlines() or ["RuntimeError"])[0]
+        raise CheckpointError(f"{name} does not fit its own model settings ({detail}): {EDITED}") from None
     G.eval()
     _check_draws_finite_images(G, name)
     meta = {k: v for k, v in obj.items() if k != "state_dict"}
@@ -274,8 +277,7 @@ def _generator_config(raw, name: str) -> ModelConfig:
         cfg = section_from_dict(ModelConfig, raw, "model").resolved()
         cfg.validate()
     except ConfigError as err:
-        raise CheckpointError(f"{name} has model settings that cannot build a generator ({err}): export it again "
-                              "from its run, or pick another file") from None
+        raise CheckpointError(f"{name} has model settings that cannot build a generator ({err}): {EDITED}") from None
     return cfg
 
 
@@ -289,15 +291,16 @@ def _check_setting_values(raw, name: str) -> None:
     """Only short names and plain values reach section_from_dict, whose messages quote them: str() of a huge
     number or a deeply nested dict can fail or fill the screen."""
     if raw is None:
-        raise CheckpointError(f"{name} has no 'model' settings, so it is not a complete generator file")
+        raise CheckpointError(f"{name} has no 'model' settings: {EDITED}")
     if not isinstance(raw, dict):
-        raise CheckpointError(f"{name} holds {_short(raw)} as its 'model' settings, where a dict belongs")
+        raise CheckpointError(f"{name} holds {_short(raw)} as its 'model' settings, where a dict belongs: {EDITED}")
     for key, value in raw.items():
         if not isinstance(key, str) or len(key) > MAX_SETTING_CHARS:
-            raise CheckpointError(f"{name} has a model setting named {_short(key)}, which is not a setting of DCGAN Studio")
+            raise CheckpointError(f"{name} has a model setting named {_short(key)}, which DCGAN Studio does not have: "
+                                  f"{EDITED}")
         if not _is_plain_setting(value):
             raise CheckpointError(f"{name} holds {_short(value)} as model setting {key!r}, where a number, "
-                                  "true/false or a short word belongs")
+                                  f"true/false or a short word belongs: {EDITED}")
 
 
 def _expected_tensors(cfg: ModelConfig) -> dict[str, torch.Tensor]:
@@ -316,7 +319,8 @@ def _names(keys: list) -> str:
 def _check_weights(state, cfg: ModelConfig, name: str) -> None:
     """Every tensor the generator needs, with its shape, an accepted dtype and finite values; nothing else."""
     if not isinstance(state, dict):
-        raise CheckpointError(f"{name} holds {_short(state)} as its 'state_dict', where a dict of weights belongs")
+        raise CheckpointError(f"{name} holds {_short(state)} as its 'state_dict', where a dict of weights belongs: "
+                              f"{EDITED}")
     expected = _expected_tensors(cfg)
     settings = f"{cfg.image_size} px, z of {cfg.z_dim}, width {cfg.g_width}"
     missing = [k for k in expected if k not in state]
@@ -325,25 +329,25 @@ def _check_weights(state, cfg: ModelConfig, name: str) -> None:
         found = [f"it lacks weights {_names(missing)}"] if missing else []
         found += [f"it has weights {_names(unexpected)} that do not belong"] if unexpected else []
         raise CheckpointError(f"{name} does not match its own model settings ({settings}): {'; '.join(found)}; "
-                              "the file is damaged or was edited, so export it again from its run")
+                              f"{EDITED}")
     for key, want in expected.items():
         _check_tensor(state[key], want, key, settings, name)
 
 
 def _check_tensor(value, want: torch.Tensor, key: str, settings: str, name: str) -> None:
     if not isinstance(value, torch.Tensor) or value.layout != torch.strided or value.device.type != "cpu":
-        raise CheckpointError(f"{name} holds {_short(value)} as weight {key!r}, where a plain tensor belongs")
+        raise CheckpointError(f"{name} holds {_short(value)} as weight {key!r}, where a plain tensor belongs: {EDITED}")
     if value.shape != want.shape:
         raise CheckpointError(f"{name} does not match its own model settings ({settings}): weight {key!r} has shape "
-                              f"{tuple(value.shape)} where they need {tuple(want.shape)}; the file is damaged or "
-                              "was edited, so export it again from its run")
+                              f"{tuple(value.shape)} where they need {tuple(want.shape)}; {EDITED}")
     accepted = ACCEPTED_DTYPES.get(want.dtype, (want.dtype,))
     if value.dtype not in accepted:
         raise CheckpointError(f"{name} holds weight {key!r} as {value.dtype}, where one of "
-                              f"{', '.join(str(d) for d in accepted)} belongs; the file is damaged or was edited, so export it again from its run")
+                              f"{', '.join(str(d) for d in accepted)} belongs; {EDITED}")
     if value.is_floating_point() and not torch.isfinite(value).all():
-        raise CheckpointError(f"{name} has NaN or infinite values in weight {key!r}: training diverged before it "
-                              "was saved, so pick another generator or retrain with a lower learning rate")
+        raise CheckpointError(f"{name} has NaN or infinite values in weight {key!r}: it is damaged, or its training "
+                              "diverged before it was saved; pick another generator, or retrain with a lower "
+                              "learning rate")
 
 
 def _check_metadata(obj: dict, name: str) -> None:
@@ -351,7 +355,7 @@ def _check_metadata(obj: dict, name: str) -> None:
     for key, kind in METADATA_TYPES.items():
         if key in obj and not _is_a(obj[key], kind):
             raise CheckpointError(f"{name} holds {_short(obj[key])} as its {key!r}, where a "
-                                  f"{'number' if kind != str else 'name'} belongs; the file is damaged or was edited")
+                                  f"{'number' if kind != str else 'name'} belongs: {EDITED}")
 
 
 @torch.no_grad()

@@ -7,6 +7,7 @@ to hold in memory is streamed instead (FolderImages through a DataLoader; see ba
 from __future__ import annotations
 
 import hashlib
+import re
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -18,6 +19,15 @@ from .fileio import atomic_save_npz
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm"}
 DECODE_THREADS = 8
+MEGAPIXEL = 1_000_000
+# The largest picture decoded. Above any photo people upload (a 48-megapixel phone photo fits) and far above
+# a dataset's images, yet one decoded in RGB stays near 150 MB, times DECODE_THREADS decoding at once. The
+# header is checked before decoding: a 48 KB PNG can claim 20000x20000 pixels, 1.2 GB once decoded.
+MAX_IMAGE_PIXELS = 50 * MEGAPIXEL
+
+
+class UnreadableImage(ValueError):
+    """A file that cannot be used as a picture: not an image, damaged, or too large. The message names it."""
 
 
 def image_files(folder: Path) -> list[Path]:
@@ -32,19 +42,62 @@ def image_files(folder: Path) -> list[Path]:
 
 
 def decode(path: Path, size: int, channels: int) -> np.ndarray | None:
-    """(channels, size, size) uint8: centre square crop, then resize; None for an unreadable file."""
-    from PIL import Image, UnidentifiedImageError
+    """(channels, size, size) uint8: centre square crop, then resize; None for a file that is unreadable or
+    too large (folders skip those)."""
+    try:
+        return read_image(path, size, channels)
+    except UnreadableImage:
+        return None
+
+
+def read_image(file, size: int, channels: int) -> np.ndarray:
+    """decode() for one picture a person chose (a path or an open binary file): UnreadableImage, whose message
+    names the file and says why, instead of None."""
+    from PIL import Image
 
     try:
-        with Image.open(path) as img:
+        with Image.open(file) as img:  # reads the header only: nothing is decoded before the size is checked
+            _check_pixel_count(img.size, file)
             img = img.convert("L" if channels == 1 else "RGB")
             side = min(img.size)
             left, top = (img.width - side) // 2, (img.height - side) // 2
             img = img.resize((size, size), Image.BILINEAR, box=(left, top, left + side, top + side), reducing_gap=2.0)
             array = np.asarray(img)
-    except (OSError, UnidentifiedImageError, ValueError):
-        return None
+    except (UnreadableImage, MemoryError):
+        raise
+    except Exception as err:  # Pillow's plugins fail in many ways (OSError, SyntaxError, DecompressionBombError...)
+        raise UnreadableImage(_why_unreadable(err, file)) from None
     return array[None] if channels == 1 else array.transpose(2, 0, 1)
+
+
+def _file_name(file) -> str:
+    if isinstance(file, (str, Path)):
+        return Path(file).name
+    return str(getattr(file, "name", "the picture"))
+
+
+def _check_pixel_count(size: tuple[int, int], file) -> None:
+    width, height = size
+    if width * height > MAX_IMAGE_PIXELS:
+        raise UnreadableImage(f"{_file_name(file)} is too large: {width}×{height} pixels "
+                              f"({width * height / MEGAPIXEL:.0f} megapixels), more than the "
+                              f"{MAX_IMAGE_PIXELS / MEGAPIXEL:.0f} megapixels allowed; make it smaller and try again")
+
+
+def _why_unreadable(err: Exception, file) -> str:
+    from PIL import Image, UnidentifiedImageError
+
+    name = _file_name(file)
+    if isinstance(err, (Image.DecompressionBombError, Image.DecompressionBombWarning)):
+        claimed = re.search(r"\((\d+) pixels\)", str(err))  # Pillow refused it in Image.open, saying only the count
+        pixels = f"{int(claimed.group(1)) / MEGAPIXEL:,.0f} megapixels" if claimed else "far more pixels than allowed"
+        return (f"{name} is too large: its header claims {pixels}, more than the "
+                f"{MAX_IMAGE_PIXELS / MEGAPIXEL:.0f} megapixels allowed; make it smaller and try again")
+    if isinstance(err, UnidentifiedImageError):
+        return f"{name} is not an image Pillow can read: use a PNG, JPEG, BMP or WebP picture"
+    if isinstance(err, FileNotFoundError):
+        return f"{name} does not exist"
+    return f"{name} could not be decoded ({type(err).__name__}): it looks damaged or cut short, so save it again"
 
 
 def _cache_key(files: list[Path], size: int, channels: int) -> str:

@@ -37,14 +37,11 @@ class Projection:
 
 
 def target_from_file(file, size: int, channels: int) -> torch.Tensor:
-    """An uploaded picture as (C, size, size) in [-1, 1]: centre-cropped square, resized; a clear error if
-    it is not an image."""
-    from .folder import decode
+    """An uploaded picture as (C, size, size) in [-1, 1]: centre-cropped square, resized. UnreadableImage (a
+    ValueError) naming the file and why when it is not an image, is damaged or is too large to decode."""
+    from .folder import read_image
 
-    array = decode(file, size, channels)
-    if array is None:
-        name = getattr(file, "name", str(file) if isinstance(file, (str, Path)) else "the file")
-        raise ValueError(f"{name} is not an image Pillow can read (PNG, JPEG, ...)")
+    array = read_image(file, size, channels)
     return torch.from_numpy(np.ascontiguousarray(array)).float() / 127.5 - 1
 
 
@@ -87,7 +84,7 @@ def project(G: nn.Module, target: torch.Tensor, D: nn.Module | None = None,
 
 def discriminator_beside(generator_path: str | Path):
     """The discriminator from the checkpoint.pt next to a run's generator.pt, or None (shipped files)."""
-    from .checkpoint import CheckpointError, load_checkpoint
+    from .checkpoint import load_checkpoint
     from .config import RunConfig
     from .models import Discriminator
 
@@ -98,6 +95,6 @@ def discriminator_beside(generator_path: str | Path):
         ckpt = load_checkpoint(checkpoint_path)
         D = Discriminator(RunConfig.from_dict(ckpt["config"]).validate().model)
         D.load_state_dict(ckpt["discriminator"])
-    except (CheckpointError, KeyError, RuntimeError, ValueError):
-        return None  # projection still works on pixels alone
+    except Exception:  # a damaged or foreign checkpoint beside it (its config too): projection works on pixels alone
+        return None
     return D.eval()
