@@ -32,7 +32,7 @@ def main() -> None:
         run = create_run(preset_config("street-digits", epochs=args.epochs, limit=args.limit, device=args.device,
                                        score_samples=args.samples, name="quality-cost"))
         train_run(run)
-        metrics, _ = run.read_metrics()
+        metrics = run.read_metrics().records
         quality = run.read_quality()
         previous = 0.0
         for score in quality:

@@ -7,15 +7,17 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import errno
 import os
 import sys
 from pathlib import Path
 
 from . import bnlab_cli
-from .config import ConfigError, RunConfig, apply_overrides, field_index, load_config_file
+from .config import MAX_SAMPLE_COUNT, ConfigError, RunConfig, apply_overrides, field_index, load_config_file
 from .progress import ProgressBar, format_duration
 
 USAGE_ERROR = 2
+IMAGE_OUTPUTS = (".png", ".jpg", ".jpeg", ".webp")  # what `sample -o` writes (Pillow picks the format by suffix)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -47,6 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     resume.add_argument("--runs-dir")
     resume.add_argument("--lr", type=float, help="resume with this learning rate (after a divergence, say)")
     resume.add_argument("--background", action="store_true")
+    resume.add_argument("--restart", action="store_true",
+                        help="start again from step 0, discarding the run's checkpoint, metrics and sample grids")
     sample = sub.add_parser("sample", help="draw a grid of images from a generator")
     sample.add_argument("generator", help="a generator.pt, or a run folder that holds one")
     sample.add_argument("-n", type=int, default=64, help="number of images (default 64)")
@@ -60,10 +64,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _check_runs_dir(runs_dir: str | None) -> None:
+    if runs_dir and Path(runs_dir).exists() and not Path(runs_dir).is_dir():
+        raise ConfigError(f"--runs-dir {runs_dir} is not a folder: give a folder (it is created if missing)")
+
+
 def _resolve_run(name: str, runs_dir: str | None):
     from .rundir import RunDirectory
     from .runs import runs_root
 
+    _check_runs_dir(runs_dir)
     for candidate in (Path(name), runs_root(runs_dir) / name):
         if (candidate / "config.json").exists():
             return RunDirectory(candidate)
@@ -97,6 +107,7 @@ def _cmd_train(args) -> int:
     config = load_config_file(args.config) if args.config else RunConfig()
     overrides = {name: getattr(args, name) for name in field_index() if getattr(args, name) is not None}
     config = apply_overrides(config, overrides)
+    _check_runs_dir(args.runs_dir)
     run = create_run(config, args.runs_dir)
     if args.background:
         print(f"started {run.name} in the background (pid {launch(run)}); follow it with `python -m dcgan runs`")
@@ -105,17 +116,15 @@ def _cmd_train(args) -> int:
 
 
 def _cmd_resume(args) -> int:
-    from .runs import launch, set_learning_rate
+    from .runs import launch, prepare_resume
 
     run = _resolve_run(args.run, args.runs_dir)
     if args.background:
-        print(f"resumed {run.name} in the background (pid {launch(run, args.lr)})")
+        print(f"resumed {run.name} in the background (pid {launch(run, args.lr, args.restart)})")
         return 0
     run.acquire_lock()  # before any change: a resume refused because the run is training changes nothing
     try:
-        if args.lr is not None:
-            set_learning_rate(run, args.lr)
-        run.clear_stop()
+        prepare_resume(run, args.lr, args.restart)
     except BaseException:
         run.release_lock()
         raise
@@ -129,8 +138,13 @@ def _cmd_sample(args) -> int:
     from .datasets import image_grid
     from .fileio import atomic_save_image
 
-    if args.n < 1:
-        raise ConfigError("-n must be at least 1")
+    if not 1 <= args.n <= MAX_SAMPLE_COUNT:
+        raise ConfigError(f"-n must be from 1 to {MAX_SAMPLE_COUNT}, not {args.n}")
+    output = Path(args.output)
+    if output.suffix.lower() not in IMAGE_OUTPUTS:
+        raise ConfigError(f"-o {args.output}: the file name must end in {', '.join(IMAGE_OUTPUTS)}")
+    if not output.parent.is_dir():
+        raise ConfigError(f"-o {args.output}: the folder {output.parent} does not exist")
     path = Path(args.generator)
     path = path / "generator.pt" if path.is_dir() else path
     G, meta = load_generator(path)
@@ -144,12 +158,16 @@ def _cmd_sample(args) -> int:
 def _cmd_runs(args) -> int:
     from .runs import list_runs
 
+    _check_runs_dir(args.runs_dir)
     rows = list_runs(args.runs_dir)
     if not rows:
         print("no runs yet: start one with `python -m dcgan train`")
         return 0
     print(f"{'name':32} {'dataset':14} {'state':12} {'epoch':>11} {'D loss':>7} {'G loss':>7} {'img/s':>8}")
     for r in rows:
+        if r["problem"]:
+            print(f"{r['name'][:32]:32} {'-':14} {r['state']:12} {r['problem']}")
+            continue
         fmt = lambda v, spec: format(v, spec) if isinstance(v, (int, float)) else "-"
         print(f"{r['name'][:32]:32} {str(r['dataset'])[:14]:14} {r['state']:12} "
               f"{fmt(r['epoch'], '.2f'):>5}/{fmt(r['epochs'], 'd'):<5} {fmt(r['d_loss'], '.3f'):>7} "
@@ -181,6 +199,17 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, DatasetUnavailable, CheckpointError, RunLocked, FileNotFoundError, ValueError) as err:
         print(f"dcgan: error: {err}", file=sys.stderr)
         return USAGE_ERROR
+    except OSError as err:  # a full disk, a runs folder that is a file, a folder without permission...
+        from .trainer import describe_error
+
+        print(f"dcgan: error: {describe_os_error(err) if err.errno != errno.ENOSPC else describe_error(err)}",
+              file=sys.stderr)
+        return USAGE_ERROR
     except KeyboardInterrupt:
         print("dcgan: interrupted", file=sys.stderr)
         return 130
+
+
+def describe_os_error(err: OSError) -> str:
+    where = f": {err.filename}" if err.filename else ""
+    return f"{err.strerror or err}{where}"

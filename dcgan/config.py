@@ -163,7 +163,10 @@ class RunConfig:
     def from_dict(cls, raw: dict) -> "RunConfig":
         """Build from nested JSON (config.json) or flat {field: value}; unknown keys are an error."""
         raw = dict(raw)
-        nested = {name: raw.pop(name) for name in SECTIONS if isinstance(raw.get(name), dict)}
+        for name in SECTIONS:
+            if name in raw and not isinstance(raw[name], dict):
+                raise ConfigError(f"'{name}' must be an object of settings, not {raw[name]!r:.40}")
+        nested = {name: raw.pop(name) for name in SECTIONS if name in raw}
         extra = {k: raw.pop(k) for k in ("version", "device_used", "created") if k in raw}
         del extra  # written for people and tools, not settings
         flat = {}

@@ -33,6 +33,19 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
         raise
 
 
+def overwrite_in_place(path: str | Path, data: bytes) -> None:
+    """Write `data` over an existing file's first bytes and cut the rest: not atomic (a reader may see a mix
+    for an instant), but it needs no new disk space when `data` fits in the blocks the file already has.
+    For the one write that must happen on a full disk: the status saying so."""
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        os.pwrite(fd, data, 0)
+        os.ftruncate(fd, len(data))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def atomic_write_json(path: str | Path, obj) -> None:
     atomic_write_bytes(path, (json.dumps(obj, indent=2) + "\n").encode())
 
@@ -52,15 +65,9 @@ def atomic_save_npz(path: str | Path, **arrays: np.ndarray) -> None:
 
 
 def atomic_save_image(path: str | Path, image) -> None:
-    """Save a PIL image; the format follows the suffix (PNG, GIF)."""
+    """Save a PIL image; the format follows the suffix (.png, .gif, .jpg...), PNG when it names none."""
+    from PIL import Image
+
     buffer = io.BytesIO()
-    image.save(buffer, format=Path(path).suffix.lstrip(".").upper() or "PNG")
+    image.save(buffer, format=Image.registered_extensions().get(Path(path).suffix.lower(), "PNG"))
     atomic_write_bytes(path, buffer.getvalue())
-
-
-def read_json(path: str | Path, default=None):
-    """A JSON file's contents, or `default` when it is missing or (mid-crash) unreadable."""
-    try:
-        return json.loads(Path(path).read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
-        return default

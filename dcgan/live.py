@@ -18,19 +18,22 @@ class MetricsFollower:
         self.offset = 0
         self.inode: int | None = None
         self.bytes_read = 0  # total bytes parsed, for the benchmark and the tests
+        self.skipped = 0     # damaged lines left out (shown to the user)
 
     def update(self) -> int:
         """Read the lines appended since the last call; returns how many arrived."""
         try:
             stat = os.stat(self.run.metrics_path)
         except FileNotFoundError:
-            self.records, self.offset, self.inode = [], 0, None
+            self.records, self.offset, self.inode, self.skipped = [], 0, None, 0
             return 0
         if stat.st_ino != self.inode or stat.st_size < self.offset:
             self.records, self.offset, self.inode = [], 0, stat.st_ino  # replaced or truncated: start over
+            self.skipped = 0
         if stat.st_size == self.offset:
             return 0
-        new, end = self.run.read_metrics(self.offset)
+        new, end, skipped = self.run.read_metrics(self.offset)
+        self.skipped += skipped
         self.bytes_read += end - self.offset
         self.offset = end
         self.records.extend(new)

@@ -15,17 +15,51 @@
 """
 from __future__ import annotations
 
+import errno
 import json
 import re
 import time
 from pathlib import Path
+from typing import NamedTuple
 
-from .fileio import atomic_save_image, atomic_write_bytes, atomic_write_json, read_json
+from .fileio import atomic_save_image, atomic_write_bytes, atomic_write_json, overwrite_in_place
+from .run_records import clean_status, parse_metrics_line
 from .runlock import RunLock, RunLocked, owner_of  # noqa: F401  (RunLocked is imported from here by callers)
 
 STATES = ("starting", "running", "finished", "stopped", "failed", "diverged")
 ACTIVE_STATES = ("starting", "running")
 SAMPLE_NAME = re.compile(r"step(\d+)\.png$")
+
+
+class RunDamaged(ValueError):
+    """A file of a run folder cannot be read; the message says which file and why."""
+
+
+class LinesRead(NamedTuple):
+    records: list[dict]
+    offset: int     # where the next read starts
+    skipped: int    # damaged lines left out
+
+
+def read_json_object(path: Path) -> dict:
+    """A JSON object from `path`: FileNotFoundError if absent; RunDamaged saying why if it cannot be used."""
+    path = Path(path)
+    shown = f"{path.parent.name}/{path.name}"  # the run's name and the file
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise
+    except OSError as err:
+        raise RunDamaged(f"{shown} cannot be read ({err.strerror or err})") from None
+    try:
+        obj = json.loads(data)
+    except UnicodeDecodeError:
+        raise RunDamaged(f"{shown} is not text (invalid UTF-8)") from None
+    except ValueError:
+        raise RunDamaged(f"{shown} is not valid JSON (damaged or cut short)") from None
+    if not isinstance(obj, dict):
+        raise RunDamaged(f"{shown} holds a JSON {type(obj).__name__}, not a JSON object")
+    return obj
 
 
 class RunDirectory:
@@ -56,10 +90,17 @@ class RunDirectory:
         atomic_write_json(self.config_path, config)
 
     def read_config(self) -> dict:
-        config = read_json(self.config_path)
-        if config is None:
-            raise FileNotFoundError(f"{self.path} is not a run folder (no readable config.json)")
-        return config
+        """config.json as a dict; FileNotFoundError if absent, RunDamaged if unreadable (the reason said)."""
+        return read_json_object(self.config_path)
+
+    def read_run_config(self):
+        """config.json as a validated RunConfig; RunDamaged says which setting is wrong."""
+        from .config import ConfigError, RunConfig
+
+        try:
+            return RunConfig.from_dict(self.read_config()).validate()
+        except ConfigError as err:
+            raise RunDamaged(f"config.json of run {self.name}: {err}") from None
 
     # metrics.jsonl -------------------------------------------------------------------------------
     def append_metrics(self, record: dict, path: Path | None = None) -> None:
@@ -72,32 +113,57 @@ class RunDirectory:
         self.append_metrics(record, self.quality_path)
 
     def read_quality(self) -> list[dict]:
-        return self.read_metrics(0, self.quality_path)[0]
+        return self.read_metrics(0, self.quality_path).records
 
-    def read_metrics(self, offset: int = 0, path: Path | None = None) -> tuple[list[dict], int]:
-        """Complete lines after byte `offset`, and the offset to pass next time (only new lines are read)."""
+    def read_metrics(self, offset: int = 0, path: Path | None = None) -> LinesRead:
+        """Complete lines after byte `offset`, the offset to pass next time (only new lines are read), and
+        how many lines were damaged (skipped)."""
+        path = path or self.metrics_path
         try:
-            with open(path or self.metrics_path, "rb") as f:
+            with open(path, "rb") as f:
                 f.seek(offset)
                 chunk = f.read()
         except FileNotFoundError:
-            return [], 0
+            return LinesRead([], 0, 0)
         end = chunk.rfind(b"\n") + 1  # a line still being written is left for the next read
-        records = []
+        records, skipped = [], 0
         for line in chunk[:end].splitlines():
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue  # a torn line left by a killed process; resume removes it
-        return records, offset + end
+            record = parse_metrics_line(line, numeric=path == self.metrics_path)
+            if record is None:
+                skipped += line.strip() != b""  # a torn line left by a killed process, or a damaged one
+            else:
+                records.append(record)
+        return LinesRead(records, offset + end, skipped)
 
-    def truncate_metrics(self, last_step: int) -> None:
-        """Keep only lines up to `last_step` (the checkpoint's), so a resumed run neither repeats nor skips."""
+    def discard_after(self, last_step: int) -> None:
+        """Forget what training after `last_step` (the checkpoint's) wrote: metrics and quality lines, and
+        sample grids. A resumed run then neither repeats nor skips, and shows nothing it threw away.
+        Damaged lines go too."""
         for path in (self.metrics_path, self.quality_path):
             if path.exists() or path == self.metrics_path:
-                records, _ = self.read_metrics(0, path)
-                kept = "".join(json.dumps(r) + "\n" for r in records if r.get("step", 0) <= last_step)
+                records = self.read_metrics(0, path).records
+                kept = "".join(json.dumps(r) + "\n" for r in records if r["step"] <= last_step)
                 atomic_write_bytes(path, kept.encode())
+        for step, grid in self.samples():
+            if step > last_step:
+                grid.unlink(missing_ok=True)
+
+    def discard_training(self) -> None:
+        """Everything training wrote, for a deliberate restart from step 0; config.json and the log stay."""
+        for path in (self.checkpoint_path, self.generator_path, self.reals_path, self.path / "error.txt"):
+            path.unlink(missing_ok=True)
+        self.discard_after(0)
+        self.write_status(state="starting", message="restarting from step 0", step=0, epoch=0.0, last=None,
+                          error=None, eta_s=None, elapsed_s=None)
+
+    def remove_leftover_temp_files(self) -> int:
+        """Delete the temporary files of writes a killed process never finished (fileio's `.NAME.*.tmp`).
+        Call only while holding the lock: then no write of this run is under way."""
+        leftovers = [p for folder in (self.path, self.samples_dir) if folder.is_dir()
+                     for p in folder.glob(".*.tmp") if p.is_file()]
+        for p in leftovers:
+            p.unlink(missing_ok=True)
+        return len(leftovers)
 
     # status.json ---------------------------------------------------------------------------------
     def write_status(self, **fields) -> dict:
@@ -105,8 +171,38 @@ class RunDirectory:
         atomic_write_json(self.status_path, status)
         return status
 
+    def write_status_even_if_full(self, **fields) -> dict:
+        """write_status, or on a full disk (no room for the temporary file of an atomic write) the new
+        status written over the old file's bytes, in the space it already has: a run that failed for lack
+        of space must still say so. Compact, and cut to state and error if even that does not fit."""
+        try:
+            return self.write_status(**fields)
+        except OSError as err:
+            if err.errno != errno.ENOSPC:
+                raise
+        status = {**(self.read_status() or {}), **fields, "updated": time.time()}
+        for attempt in (status, {k: status.get(k) for k in ("state", "error", "message", "step", "updated")}):
+            try:
+                overwrite_in_place(self.status_path, json.dumps(attempt, separators=(",", ":")).encode())
+                return attempt
+            except OSError as err:
+                if err.errno != errno.ENOSPC:
+                    raise
+        return status
+
     def read_status(self) -> dict | None:
-        return read_json(self.status_path)
+        """status.json's well-formed fields (see run_records.py), or None when it is absent or unreadable."""
+        return self.read_status_checked()[0]
+
+    def read_status_checked(self) -> tuple[dict | None, str | None]:
+        """(status or None, what is damaged in it or None)."""
+        try:
+            raw = read_json_object(self.status_path)
+        except FileNotFoundError:
+            return None, None
+        except RunDamaged as err:
+            return None, str(err)
+        return clean_status(raw)
 
     # samples/ ------------------------------------------------------------------------------------
     def save_sample(self, step: int, image) -> Path:

@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -18,8 +19,8 @@ from pathlib import Path
 from .config import ConfigError, RunConfig
 from .datasets import REPO_ROOT, ensure_available
 from .devices import resolve_device
-from .fileio import read_json
-from .rundir import ACTIVE_STATES, RunDirectory, RunLocked
+from .run_records import NUMBER, is_kind
+from .rundir import ACTIVE_STATES, RunDamaged, RunDirectory, RunLocked
 from .runlock import LOCK_FD_ENV
 
 
@@ -29,30 +30,42 @@ def runs_root(path: str | Path | None = None) -> Path:
 
 
 def create_run(config: RunConfig, root: str | Path | None = None) -> RunDirectory:
-    """A new run folder holding config.json; every setting is checked first, so nothing half-made is left."""
+    """A new run folder holding config.json; every setting is checked first, and the folder is filled under
+    a hidden name and renamed into place, so a failure (a full disk) leaves nothing half-made behind."""
     config.validate()
     resolve_device(config.train.device)
     ensure_available(config.data)  # a missing dataset is an error now, not in the background
     if not config.name:
         config.name = f"{config.data.dataset}-{time.strftime('%Y%m%d-%H%M%S')}"
-    run = RunDirectory(runs_root(root) / config.name)
-    if run.path.exists():
+    base = runs_root(root)
+    if base.exists() and not base.is_dir():
+        raise ConfigError(f"the runs folder {base} is a file, not a folder: choose another with --runs-dir")
+    base.mkdir(parents=True, exist_ok=True)
+    final = base / config.name
+    if final.exists():
         raise ConfigError(f"a run named {config.name!r} already exists: resume it, delete it, or choose another name")
-    run.path.mkdir(parents=True)
-    run.write_config({**config.to_dict(), "created": time.time()})
-    run.write_status(state="starting", message="waiting for the trainer to start", step=0)
-    return run
+    staging = Path(tempfile.mkdtemp(prefix=f".{config.name}.creating-", dir=base))
+    try:
+        draft = RunDirectory(staging)
+        draft.write_config({**config.to_dict(), "created": time.time()})
+        draft.write_status(state="starting", message="waiting for the trainer to start", step=0)
+        os.rename(staging, final)  # atomic; refused if another process made a run of this name meanwhile
+    except OSError:
+        shutil.rmtree(staging, ignore_errors=True)
+        if final.exists():
+            raise ConfigError(f"a run named {config.name!r} already exists: choose another name") from None
+        raise
+    return RunDirectory(final)
 
 
-def launch(run: RunDirectory, lr: float | None = None) -> int:
+def launch(run: RunDirectory, lr: float | None = None, restart: bool = False) -> int:
     """Start the trainer for `run` as a detached process holding the run's lock; returns its pid at once.
 
-    `lr` changes the learning rate first, but only once the lock is ours: a refused launch changes nothing."""
+    `lr` changes the learning rate first and `restart` discards what the run trained (to start again from
+    step 0), but only once the lock is ours: a refused launch changes nothing."""
     run.acquire_lock()  # RunLocked if a live process trains it already
     try:
-        if lr is not None:
-            set_learning_rate(run, lr)
-        run.clear_stop()
+        prepare_resume(run, lr, restart)
         run.write_status(state="starting", message="waiting for the trainer to start", error=None)
         env = {**os.environ, LOCK_FD_ENV: str(run.lock.fd), "PYTHONUNBUFFERED": "1",
                "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))}
@@ -75,13 +88,26 @@ def start_run(config: RunConfig, root: str | Path | None = None) -> RunDirectory
     return run
 
 
-def resume(run: RunDirectory | str | Path, lr: float | None = None) -> RunDirectory:
-    """Continue a stopped, interrupted, diverged or failed run in the background, from its checkpoint."""
+def resume(run: RunDirectory | str | Path, lr: float | None = None, restart: bool = False) -> RunDirectory:
+    """Continue a stopped, interrupted, diverged or failed run in the background, from its checkpoint
+    (or, with `restart`, from step 0)."""
     run = run if isinstance(run, RunDirectory) else RunDirectory(run)
     if not run.exists():
         raise FileNotFoundError(f"no run folder at {run.path}")
-    launch(run, lr)
+    launch(run, lr, restart)
     return run
+
+
+def prepare_resume(run: RunDirectory, lr: float | None, restart: bool) -> None:
+    """The changes a resume asks for, made by the holder of the run's lock just before it trains."""
+    if not run.lock.held:
+        raise RunLocked(f"run {run.name} can be changed only by the process that resumes it")
+    run.read_run_config()  # a damaged config.json is reported now, before anything changes
+    if lr is not None:
+        set_learning_rate(run, lr)
+    if restart:
+        run.discard_training()
+    run.clear_stop()
 
 
 def set_learning_rate(run: RunDirectory, lr: float) -> None:
@@ -110,25 +136,52 @@ def effective_state(run: RunDirectory, status: dict | None = None) -> str:
 
 
 def list_runs(root: str | Path | None = None) -> list[dict]:
-    """One summary per run folder, newest first: what the runs table and `python -m dcgan runs` show."""
+    """One summary per run folder, newest first: what the runs table and `python -m dcgan runs` show.
+    Stray files are left out; a folder whose files are damaged is listed as 'damaged', with the reason."""
     base = runs_root(root)
-    summaries = []
-    for path in base.iterdir() if base.is_dir() else []:
-        run = RunDirectory(path)
-        config = read_json(run.config_path)
-        if not isinstance(config, dict):
-            continue
-        status = run.read_status() or {}
-        last = status.get("last") or {}
-        summaries.append({
-            "name": run.name, "path": str(run.path), "dataset": config.get("data", {}).get("dataset"),
-            "state": effective_state(run, status), "epoch": status.get("epoch", 0.0),
-            "epochs": config.get("train", {}).get("epochs"), "step": status.get("step", 0),
-            "total_steps": status.get("total_steps"), "d_loss": last.get("d_loss"), "g_loss": last.get("g_loss"),
-            "images_per_s": status.get("images_per_s"), "created": config.get("created"),
-            "message": status.get("message"),
-        })
-    return sorted(summaries, key=lambda s: s.get("created") or 0, reverse=True)
+    if not base.is_dir():
+        return []
+    folders = [p for p in base.iterdir() if p.is_dir() and not p.name.startswith(".")]  # hidden: being created
+    summaries = [run_summary(RunDirectory(p)) for p in folders]
+    return sorted(summaries, key=lambda s: s["created"], reverse=True)
+
+
+def run_summary(run: RunDirectory) -> dict:
+    """What the tables show of one run; `problem` says what is damaged (None when nothing is)."""
+    problems = []
+    try:
+        raw = run.read_config()
+        config = RunConfig.from_dict(raw).validate()
+    except FileNotFoundError:
+        raw, config = {}, None
+        problems.append("config.json is missing")
+    except (RunDamaged, ConfigError) as err:
+        raw, config = {}, None
+        problems.append(f"config.json: {err}" if isinstance(err, ConfigError) else str(err))
+    status, status_problem = run.read_status_checked()
+    status = status or {}
+    if status_problem:
+        problems.append(status_problem)
+    state = effective_state(run, status)
+    if problems and state not in ACTIVE_STATES:
+        state = "damaged"
+    last = status.get("last") or {}
+    created = raw.get("created")
+    return {
+        "name": run.name, "path": str(run.path), "dataset": config.data.dataset if config else None,
+        "state": state, "epoch": status.get("epoch") or 0.0, "epochs": config.train.epochs if config else None,
+        "step": status.get("step") or 0, "total_steps": status.get("total_steps"), "d_loss": last.get("d_loss"),
+        "g_loss": last.get("g_loss"), "images_per_s": status.get("images_per_s"),
+        "created": created if is_kind(created, NUMBER) else _folder_time(run),
+        "message": "; ".join(problems) if problems else status.get("message"), "problem": "; ".join(problems) or None,
+    }
+
+
+def _folder_time(run: RunDirectory) -> float:
+    try:
+        return run.path.stat().st_mtime
+    except OSError:
+        return 0.0
 
 
 def delete_run(run: RunDirectory) -> None:

@@ -7,26 +7,28 @@ batch, and metrics lines written after the checkpoint are dropped and written ag
 """
 from __future__ import annotations
 
+import errno
 import math
 import os
 import signal
 import time
 import traceback
 from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
 
 import torch
 
 from . import __version__
 from .batches import make_batches
-from .checkpoint import checkpoint_state, cpu_copy, export_generator, load_checkpoint, ready_event
+from .checkpoint import CheckpointError, checkpoint_state, cpu_copy, export_generator, load_checkpoint, ready_event
 from .fileio import atomic_save_torch
-from .config import RunConfig
 from .datasets import image_grid
 from .devices import device_label, resolve_device, resolve_precision
 from .gan_step import GanStep, GraphedStep, make_optimizers
 from .models import build_models
 from .quality_tracker import EpochScorer
-from .rundir import RunDirectory
+from .resuming import ResumeRefused, checkpoint_to_resume
+from .rundir import RunDamaged, RunDirectory
 
 AUTO_SAMPLE_SECONDS = 30.0  # with sample_every=0, a grid about this often (slow hardware), besides each epoch's end
 ETA_SMOOTHING = 0.3          # weight of the newest interval in the seconds-per-step average
@@ -72,26 +74,50 @@ def train_run(run: RunDirectory, progress_fn=None, abort_fn=None, lock_fd: int |
     """Train (or resume) the run in `run`; returns the final status. Never leaves the lock behind.
 
     The lock is taken here unless `run` already holds it (a resume that first changed a setting) or a
-    launcher handed it over (`lock_fd`, see runlock.py); RunLocked if another process trains the run."""
+    launcher handed it over (`lock_fd`, see runlock.py); RunLocked if another process trains the run.
+    A refused resume (ResumeRefused, a damaged config or checkpoint) raises before anything is written."""
     if not run.lock.held:
         run.acquire_lock(lock_fd)
     try:
-        return _Training(run, progress_fn, abort_fn).loop()
+        training = _Training(run, progress_fn, abort_fn)
+        return training.loop()
+    except (ResumeRefused, RunDamaged, CheckpointError):
+        raise
     except Exception as err:
-        (run.path / "error.txt").write_text(traceback.format_exc())
-        run.write_status(state="failed", error=f"{type(err).__name__}: {err}", pid=None)
+        record_failure(run, err)
         raise
     finally:
         run.release_lock()
+
+
+def record_failure(run: RunDirectory, err: Exception) -> None:
+    """Mark the run failed with a reason a person can act on, even when the disk is full (then the status is
+    written in the space its file already has, and the traceback is left out if it does not fit)."""
+    reason = describe_error(err)
+    try:
+        (run.path / "error.txt").write_text(traceback.format_exc())
+    except OSError:
+        pass  # the reason still reaches status.json, the app and the command line
+    run.write_status_even_if_full(state="failed", error=reason, message=reason, pid=None, eta_s=None)
+
+
+def describe_error(err: Exception) -> str:
+    if isinstance(err, OSError) and err.errno == errno.ENOSPC:
+        where = f" while writing {Path(err.filename).name}" if err.filename else ""
+        return (f"disk full{where}: no space left on the device holding the run folder. The last good checkpoint "
+                "is kept: free some space, then resume")
+    return f"{type(err).__name__}: {err}"
 
 
 class _Training:
     def __init__(self, run: RunDirectory, progress_fn, abort_fn):
         self.run, self.progress_fn, self.abort_fn = run, progress_fn, abort_fn
         raw = run.read_config()
-        self.config = cfg = RunConfig.from_dict(raw).validate()
+        self.config = cfg = run.read_run_config()
+        checkpoint = checkpoint_to_resume(run, cfg)  # refusals come before anything is written
         t = cfg.train
         self.device = resolve_device(t.device)
+        run.remove_leftover_temp_files()  # of writes a killed trainer never finished
         torch.manual_seed(t.seed)
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True
@@ -108,8 +134,8 @@ class _Training:
         self.opt_g, self.opt_d = make_optimizers(self.G, self.D, t, self.device, graphed)
 
         self.step, self.elapsed = 0, 0.0
-        if run.checkpoint_path.exists():
-            self._restore(load_checkpoint(run.checkpoint_path))
+        if checkpoint is not None:
+            self._restore(checkpoint)
         else:
             self.fixed_z = torch.randn(t.sample_count, cfg.model.z_dim, generator=torch.Generator().manual_seed(t.seed))
             run.write_config({**cfg.to_dict(), "version": __version__, "device_used": device_label(self.device),
@@ -119,7 +145,7 @@ class _Training:
                 from .fileio import atomic_save_image
 
                 atomic_save_image(run.reals_path, image_grid(reals))
-        run.truncate_metrics(self.step)
+        run.discard_after(self.step)
 
         G_run, D_run = (torch.compile(self.G), torch.compile(self.D)) if t.compile else (self.G, self.D)
         autocast = resolve_precision(t.precision, self.device)
@@ -146,6 +172,10 @@ class _Training:
     # -- the loop ----------------------------------------------------------------------------------
     def loop(self) -> dict:
         t, run = self.config.train, self.run
+        if not run.checkpoint_path.exists():
+            # A first checkpoint before any metrics line: a run with metrics but no checkpoint then always
+            # means one was lost, and resume refuses instead of silently starting over (resuming.py).
+            self._checkpoint(wait=True)
         self.window_start, self.window_step = time.perf_counter(), self.step
         self.seconds_per_step = None
         last_checkpoint = last_sample = time.perf_counter()

@@ -52,7 +52,7 @@ def test_follower_starts_over_when_a_resume_truncates_the_file(tmp_path):
         run.append_metrics(record(step))
     follower = MetricsFollower(run)
     follower.update()
-    run.truncate_metrics(5)           # what a resume from a step-5 checkpoint does
+    run.discard_after(5)             # what a resume from a step-5 checkpoint does
     for step in range(6, 20):         # the file grows past its old size again before the next look
         run.append_metrics(record(step))
     follower.update()

@@ -81,7 +81,7 @@ def test_the_trainer_scores_every_epoch_into_quality_jsonl(runs_dir):
     assert [r["epoch"] for r in lines] == [1.0, 2.0]
     assert all(r["feature_space"] == "street-digits classifier" and len(r["histogram"]) == 10 for r in lines)
     assert all(r["frechet"] > 0 and 0 < r["seconds"] for r in lines)
-    run.truncate_metrics(lines[0]["step"])  # what a resume from the first epoch's checkpoint does
+    run.discard_after(lines[0]["step"])  # what a resume from the first epoch's checkpoint does
     assert len(run.read_quality()) == 1
 
 

@@ -124,13 +124,13 @@ def test_read_metrics_returns_only_new_complete_lines(tmp_path):
     run = RunDirectory(tmp_path)
     run.append_metrics({"step": 1})
     run.append_metrics({"step": 2})
-    records, offset = run.read_metrics()
+    records, offset, _ = run.read_metrics()
     assert [r["step"] for r in records] == [1, 2]
     with open(run.metrics_path, "a") as f:
         f.write('{"step": 3}\n{"step": 4, "d_lo')  # a line being written when we read
-    records, offset2 = run.read_metrics(offset)
+    records, offset2, _ = run.read_metrics(offset)
     assert [r["step"] for r in records] == [3]
     with open(run.metrics_path, "a") as f:
         f.write('ss": 1.0}\n')
-    records, _ = run.read_metrics(offset2)
+    records, _, _ = run.read_metrics(offset2)
     assert [r["step"] for r in records] == [4]

@@ -11,8 +11,9 @@ from dcgan.charts import histogram_figure, quality_figure, training_figure
 from dcgan.config import ConfigError
 from dcgan.live import MetricsFollower
 from dcgan.progress import format_duration
-from dcgan.rundir import ACTIVE_STATES, RunDirectory, RunLocked
-from dcgan.runs import effective_state, request_stop, resume
+from dcgan.resuming import ResumeRefused
+from dcgan.rundir import ACTIVE_STATES, RunDamaged, RunDirectory, RunLocked
+from dcgan.runs import effective_state, request_stop, resume, run_summary
 from dcgan.watchdog import HEALTHY, diagnose
 
 REFRESH_S = 1.0
@@ -45,14 +46,14 @@ def _follower(run: RunDirectory) -> MetricsFollower:
 
 
 def _run_panel(run: RunDirectory) -> None:
-    if not run.exists():
+    if not run.path.is_dir():
         st.info(f"Run {run.name} no longer exists.")
         return
     follower = _follower(run)
     follower.update()
-    status = run.read_status() or {}
-    state = effective_state(run, status)
-    config = run.read_config()
+    summary = run_summary(run)  # reads status.json and config.json, saying what is damaged in them
+    status, state = run.read_status() or {}, summary["state"]
+    config = _readable_config(run)
     active = state in ACTIVE_STATES
     if st.session_state.get(f"active:{run.path}") and not active:
         st.session_state[f"active:{run.path}"] = False
@@ -60,6 +61,12 @@ def _run_panel(run: RunDirectory) -> None:
         st.rerun(scope="app")  # re-draw the page without the timer once the run has ended
 
     _header(run, status, state, config)
+    if summary["problem"]:
+        st.error(f"This run is damaged: {summary['problem']}. What could be read is shown below; it cannot be "
+                 "resumed until that file is repaired. Delete it from the table of all runs if it is of no use.")
+    if follower.skipped:
+        st.warning(f"{follower.skipped} damaged line{'s' if follower.skipped > 1 else ''} of metrics.jsonl "
+                   "could not be read and are left out of the charts (a resume drops them).")
     _progress(status, state, config)
     _watchdog(run, follower.records, status, config)
     chart_col, sample_col = st.columns([3, 2])
@@ -73,6 +80,14 @@ def _run_panel(run: RunDirectory) -> None:
     with sample_col:
         _samples(run, status)
     _quality(run)
+
+
+def _readable_config(run: RunDirectory) -> dict:
+    """config.json as checked settings (and the device it ran on), for display; {} if missing or damaged."""
+    try:
+        return {**run.read_run_config().to_dict(), "device_used": run.read_config().get("device_used")}
+    except (FileNotFoundError, RunDamaged):
+        return {}
 
 
 def _figure(run: RunDirectory, follower: MetricsFollower, steps_per_epoch: int | None):
@@ -186,7 +201,7 @@ def _after_run_ended(run: RunDirectory) -> None:
 def _resume(run: RunDirectory, lr: float | None = None) -> None:
     try:
         resume(run, lr)  # the new learning rate is written only once this resume holds the run
-    except (RunLocked, FileNotFoundError, ConfigError) as err:
+    except (RunLocked, FileNotFoundError, ConfigError, RunDamaged, ResumeRefused, OSError) as err:
         st.error(f"Could not resume {run.name}: {err}")
         return
     st.session_state.pop(f"sample:{run.path}", None)

@@ -19,7 +19,8 @@ def runs_table(runs: list[dict]) -> str | None:
     rows = [{"name": r["name"], "dataset": r["dataset"], "state": r["state"],
              "epochs": f"{r['epoch'] or 0:.2f} / {r['epochs']}", "D loss": r["d_loss"], "G loss": r["g_loss"],
              "images/s": r["images_per_s"],
-             "started": time.strftime("%Y-%m-%d %H:%M", time.localtime(r["created"])) if r["created"] else ""}
+             "started": time.strftime("%Y-%m-%d %H:%M", time.localtime(r["created"])) if r["created"] else "",
+             "note": r["problem"] or ""}  # what is damaged in a run folder: such a run can be opened and deleted
             for r in runs]
     st.dataframe(rows, key="runs-table", hide_index=True,
                  column_config={"D loss": st.column_config.NumberColumn(format="%.3f"),
