@@ -1,5 +1,6 @@
 """Latent explorer: pick a generator, then slide, interpolate, do arithmetic or project a picture."""
 import io
+import logging
 
 import streamlit as st
 
@@ -13,6 +14,8 @@ from dcgan.latent import prepare_for_exploring  # noqa: E402
 from dcgan.runs import runs_root  # noqa: E402
 from ui.latent_tabs import Explorer, arithmetic_tab, interpolation_tab, projection_tab, sliders_tab  # noqa: E402
 
+logger = logging.getLogger(__name__)
+
 st.title("Explore latent space")
 st.caption("Every image is the generator in eval mode: the same z always gives the same image.")
 
@@ -20,7 +23,7 @@ st.caption("Every image is the generator in eval mode: the same z always gives t
 @st.cache_resource(show_spinner="Loading the generator…", max_entries=8)
 def _load_file(path: str, modified: float) -> Explorer:
     G, meta = load_generator(path)
-    return Explorer(G, meta, prepare_for_exploring(G), key=f"{path}@{modified}")
+    return _explorer(G, meta, key=f"{path}@{modified}")
 
 
 def _load_upload(upload) -> Explorer:
@@ -28,28 +31,51 @@ def _load_upload(upload) -> Explorer:
     cached = st.session_state.get("uploaded-generator")
     if cached and cached.key == upload.file_id:
         return cached
-    G, meta = load_generator(io.BytesIO(upload.getvalue()))
-    explorer = Explorer(G, meta, prepare_for_exploring(G), key=upload.file_id)
+    G, meta = load_generator(io.BytesIO(upload.getvalue()), name=upload.name)
+    explorer = _explorer(G, meta, key=upload.file_id)
     st.session_state["uploaded-generator"] = explorer
     return explorer
+
+
+def _explorer(G, meta: dict, key: str) -> Explorer:
+    """What the tabs compute first, computed here, where a failure on an odd but valid file becomes one message
+    instead of a traceback in a tab: the batch-norm check, and the principal directions (the Sliders tab shows
+    them at once anyway, and Explorer keeps them)."""
+    explorer = Explorer(G, meta, prepare_for_exploring(G), key=key)
+    explorer.directions()
+    return explorer
+
+
+def _first_line(err: Exception) -> str:
+    return (str(err).strip().splitlines() or [type(err).__name__])[0]
 
 
 sources = {"Shipped": shipped_generators(), "From a run": run_generators(runs_root()), "Upload a file": None}
 where = st.radio("Generator", list(sources), horizontal=True, key="latent-source")
 explorer = None
+chosen_name = "that generator"  # what messages call the file, once one is chosen
 try:
     if where == "Upload a file":
         upload = st.file_uploader("A generator.pt saved by DCGAN Studio", type=["pt"], key="latent-upload")
-        explorer = _load_upload(upload) if upload else None
+        if upload:
+            chosen_name = upload.name
+            explorer = _load_upload(upload)
     elif not sources[where]:
         st.info("No run has exported a generator yet: one is written when a run finishes or is stopped."
                 if where == "From a run" else "No generators in checkpoints/.")
     else:
         names = [g["name"] for g in sources[where]]
         chosen = sources[where][names.index(st.selectbox("Which", names, key=f"latent-{where}"))]
+        chosen_name = chosen["path"].name
         explorer = _load_file(str(chosen["path"]), chosen["path"].stat().st_mtime)
 except CheckpointError as err:
     st.error(f"Could not load that generator: {err}")
+except MemoryError:
+    st.error(f"Not enough memory to load {chosen_name}: close other runs or tabs, or pick a smaller generator.")
+except Exception as err:  # e.g. an odd but valid file failing the first computations: one plain message here,
+    logger.exception("latent explorer: opening %s failed", chosen_name)  # the traceback in the server's log
+    st.error(f"Could not open {chosen_name} in the explorer ({type(err).__name__}: {_first_line(err)}). "
+             "Pick another generator.")
 
 if explorer:
     meta, cfg = explorer.meta, explorer.G.cfg

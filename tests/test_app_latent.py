@@ -98,3 +98,39 @@ def test_projection_from_the_page_then_moved_with_the_sliders(runs_dir):
     assert "projected picture, moved by the sliders" in image_urls(at)  # sliders move the projected z
     widget(at, "lat-seed").set_value(9).run()
     assert "seed 9, moved by the sliders" in image_urls(at)
+
+
+def upload(at: AppTest, key: str, name: str, data: bytes, mime: str) -> AppTest:
+    next(u for u in at.get("file_uploader") if u.key == key).set_value((name, data, mime)).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_latent_page_says_in_one_error_what_is_wrong_with_an_upload_by_its_name(runs_dir):
+    from test_generator_files import png_claiming
+
+    at = open_page("latent")
+    upload(at, "proj-upload", "huge.png", png_claiming(20_000, 20_000), "image/png")
+    assert [e.value for e in at.error] == ["huge.png is too large: its header claims 400 megapixels, more than the "
+                                           "50 megapixels allowed; make it smaller and try again"]
+    widget(at, "latent-source").set_value("Upload a file").run()
+    upload(at, "latent-upload", "x.pt", b"a text file, renamed\n", "application/octet-stream")
+    errors = [e.value for e in at.error]
+    assert len(errors) == 1 and errors[0].startswith("Could not load that generator: x.pt is not a PyTorch file")
+
+
+def test_latent_page_reports_a_generator_that_loads_but_fails_to_prepare(runs_dir, monkeypatch):
+    """An odd but valid file can still fail the explorer's first computations: one message, no traceback."""
+    import dcgan.latent
+
+    def failing(G, *args):
+        raise RuntimeError("linalg.svd: The algorithm failed to converge because the input matrix is ill-conditioned")
+
+    at = open_page("latent")
+    monkeypatch.setattr(dcgan.latent, "prepare_for_exploring", failing)
+    widget(at, "latent-source").set_value("Upload a file").run()
+    upload(at, "latent-upload", "odd.pt", (ROOT / "checkpoints" / "street-digits-32px.pt").read_bytes(),
+           "application/octet-stream")
+    errors = [e.value for e in at.error]
+    assert len(errors) == 1 and errors[0].startswith("Could not open odd.pt in the explorer (RuntimeError: linalg.svd")
+    assert not at.tabs  # nothing half-loaded is shown

@@ -188,15 +188,21 @@ def projection_tab(explorer: Explorer) -> None:
     cfg = explorer.G.cfg
     try:
         target = target_from_file(upload, cfg.image_size, cfg.channels)
-    except ValueError as err:
+    except ValueError as err:  # UnreadableImage: names the file and says why (not an image, damaged, too large)
         st.error(str(err))
         return
     if st.button("Find z", key="proj-run", type="primary"):
         bar = st.progress(0.0, text="Searching…")
         D = discriminator_beside(explorer.key.split("@")[0]) if "@" in explorer.key else None
-        found = project(explorer.G, target, D, ProjectionConfig(steps=steps),
-                        progress=lambda i, n: bar.progress(i / n, text=f"Searching… step {i} of {n}"))
-        bar.empty()
+        try:
+            found = project(explorer.G, target, D, ProjectionConfig(steps=steps),
+                            progress=lambda i, n: bar.progress(i / n, text=f"Searching… step {i} of {n}"))
+        except RuntimeError as err:  # torch's failures (out of memory on a GPU, say): a message, not a traceback
+            st.error(f"The search for z stopped: {(str(err).splitlines() or ['RuntimeError'])[0]}. "
+                     "Try fewer steps, or another generator.")
+            return
+        finally:
+            bar.empty()
         st.session_state["proj-result"] = (upload.file_id, found)
     result = st.session_state.get("proj-result")
     if result and result[0] == upload.file_id:
