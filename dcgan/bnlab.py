@@ -21,6 +21,15 @@ from .config import ConfigError
 from .devices import resolve_device
 
 WEIGHT_STDS = {"reasonable": 0.05, "bad": 5.0}  # the lesson's two starting points
+# Twice the lesson's longest runs (50,000). A run holds the CPU until it finishes or is stopped: at ~9 ms
+# an iteration (the whole table on a 2-core CPU) this is about 15 minutes, where an unbounded count (10^9
+# iterations) kept a closed tab's job at 200% CPU for as long as the server lived.
+MAX_ITERATIONS = 100_000
+# A validation of every network costs as much as ~40 training batches (5,000 examples against 60): at
+# most this many keeps a run's validations under its training (the default, every 50, stays within it).
+MAX_VALIDATIONS = 2_000
+# Torch seeds its generators with a 64-bit number and the starting weights use seed x 7919 + layer.
+MAX_SEED = 2**32 - 1
 TABLE_PATH = Path(__file__).resolve().parent / "assets" / "bn_lesson_table.csv"
 
 
@@ -42,16 +51,32 @@ class LabConfig:
         if self.activation not in ACTIVATIONS:
             raise ConfigError(f"activation must be one of {', '.join(ACTIVATIONS)}, not {self.activation!r}")
         if not (self.lr > 0 and math.isfinite(self.lr)):
-            raise ConfigError(f"learning rate must be positive, not {self.lr} (the lesson uses 0.01, 1 and 2)")
+            raise ConfigError(f"learning rate must be positive and finite, not {self.lr} (the lesson uses 0.01, 1 and 2)")
         if self.weights not in (*WEIGHT_STDS, "custom"):
             raise ConfigError(f"weights must be reasonable, bad or custom, not {self.weights!r}")
-        if not self.std > 0:
-            raise ConfigError(f"the starting weights' std must be positive, not {self.std}")
+        if not (self.std > 0 and math.isfinite(self.std)):
+            raise ConfigError(f"the starting weights' std must be positive and finite, not {self.std} "
+                              f"(the lesson uses 0.05 and 5)")
+        self._validate_lengths()
+        if not 0 <= self.seed <= MAX_SEED:
+            raise ConfigError(f"the seed must be a whole number from 0 to {MAX_SEED:,}, not {self.seed:,}")
+        return self
+
+    def _validate_lengths(self) -> None:
+        """The settings that decide how long a run holds the CPU."""
         if self.iterations < 1:
             raise ConfigError(f"iterations must be at least 1, not {self.iterations}")
+        if self.iterations > MAX_ITERATIONS:
+            raise ConfigError(f"iterations must be at most {MAX_ITERATIONS:,}, not {self.iterations:,}: twice the "
+                              f"lesson's longest runs (50,000), which already take the whole table about 15 minutes "
+                              f"on a 2-core CPU")
         if self.eval_every < 1:
             raise ConfigError(f"validation every N batches needs N of at least 1, not {self.eval_every}")
-        return self
+        fewest = math.ceil(self.iterations / MAX_VALIDATIONS)
+        if self.eval_every < fewest:
+            raise ConfigError(f"validation every N batches needs N of at least {fewest:,} for {self.iterations:,} "
+                              f"iterations, not {self.eval_every:,}: at most {MAX_VALIDATIONS:,} validations a run, "
+                              f"as each costs about as much as 40 training batches")
 
 
 @dataclass
@@ -192,9 +217,13 @@ def table_configs(rows: list[TableRow], iterations: int | None = None, seed: int
                   eval_every: int | None = None) -> list[LabConfig]:
     """A LabConfig per published row, at its published iteration count or at `iterations` for all. The table
     shows test accuracies only, so by default each row is validated once, at its end (a validation of all
-    networks costs as much as ~40 training steps)."""
-    return [LabConfig(activation=r.activation, lr=r.lr, weights=r.weights, iterations=iterations or r.iterations,
-                      eval_every=eval_every or iterations or r.iterations, seed=seed) for r in rows]
+    networks costs as much as ~40 training steps). Bad settings are a ConfigError here, before any work."""
+    configs = []
+    for r in rows:
+        its = r.iterations if iterations is None else iterations  # 0 is an error, not "the published count"
+        configs.append(LabConfig(activation=r.activation, lr=r.lr, weights=r.weights, iterations=its,
+                                 eval_every=its if eval_every is None else eval_every, seed=seed).validate())
+    return configs
 
 
 def run_table(rows: list[TableRow], data, iterations: int | None = None, seed: int = 0, shape: NetworkShape = NetworkShape(),

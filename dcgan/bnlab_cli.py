@@ -30,14 +30,18 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .bnlab import LabConfig, lesson_table, load_lab_data, run_table, train_pair
+    from .bnlab import LabConfig, lesson_table, load_lab_data, run_table, table_configs, train_pair
     from .config import ConfigError
     from .devices import device_label, resolve_device
 
-    device = resolve_device(args.device)  # an absent device is a clear error before the data loads
+    # Bad settings and an absent device are one clear line before the data loads (the first load takes ~20 s).
+    device = resolve_device(args.device)
     if args.experiment == "pair":
         config = LabConfig(args.activation, args.lr, args.weights, args.weight_std, args.iterations,
                            args.eval_every, args.seed).validate()
+    else:
+        rows, iterations = lesson_table(), None if args.published else args.iterations
+        table_configs(rows, iterations)  # a ConfigError for an iteration count out of bounds
     if args.limit < 0:
         raise ConfigError(f"--limit must be 0 (all) or more, not {args.limit}")
     data = load_lab_data(args.data_dir, args.limit)
@@ -51,9 +55,7 @@ def run(args: argparse.Namespace) -> int:
             note = f" (diverged at iteration {result.diverged_at:,})" if result.diverged_at else ""
             print(f"test accuracy {name}: {result.test_accuracy:.4f}{note}")
     else:
-        rows = lesson_table()
-        results = run_table(rows, data, None if args.published else args.iterations, progress=progress,
-                            device=args.device)
+        results = run_table(rows, data, iterations, progress=progress, device=args.device)
         progress.close()
         print("\n".join(table_lines(rows, results)))
     print(f"in {time.perf_counter() - start:.1f} s", file=sys.stderr)

@@ -6,8 +6,8 @@ import torch
 import torch.nn.functional as F
 
 from conftest import ROOT
-from dcgan.bnlab import (LabConfig, NetworkShape, StackedNetworks, lesson_table, load_lab_data, run_table,
-                         table_configs, train_networks, train_pair)
+from dcgan.bnlab import (MAX_ITERATIONS, MAX_SEED, MAX_VALIDATIONS, LabConfig, NetworkShape, StackedNetworks,
+                         lesson_table, load_lab_data, run_table, table_configs, train_networks, train_pair)
 from dcgan.bnlab_networks import ACTIVATIONS
 from dcgan.bnlab_demo import generator_in_batches, one_at_a_time
 from dcgan.config import ConfigError
@@ -119,14 +119,73 @@ def test_a_network_that_blows_up_is_reported_diverged_and_the_rest_go_on(data):
     assert 0 <= without.test_accuracy <= 1
 
 
-@pytest.mark.parametrize("setting, value, message", [("lr", 0.0, "learning rate must be positive"),
-                                                     ("iterations", 0, "iterations must be at least 1"),
-                                                     ("activation", "swish", "activation must be one of"),
-                                                     ("weight_std", -1.0, "std must be positive")])
+@pytest.mark.parametrize("setting, value, message", [
+    ("lr", 0.0, "learning rate must be positive"),
+    ("lr", math.inf, "learning rate must be positive and finite, not inf"),
+    ("lr", math.nan, "learning rate must be positive and finite, not nan"),
+    ("iterations", 0, "iterations must be at least 1"),
+    ("iterations", 10**9, r"iterations must be at most 100,000, not 1,000,000,000: twice the lesson's longest"),
+    ("iterations", MAX_ITERATIONS + 1, "iterations must be at most 100,000"),
+    ("activation", "swish", "activation must be one of"),
+    ("weight_std", -1.0, "std must be positive"),
+    ("weight_std", math.inf, "std must be positive and finite, not inf"),
+    ("weight_std", math.nan, "std must be positive and finite, not nan"),
+    ("eval_every", 0, "needs N of at least 1"),
+    ("seed", -1, "seed must be a whole number from 0 to 4,294,967,295, not -1"),
+    ("seed", 2**62, "seed must be a whole number from 0"),  # seed x 7919 would overflow torch's 64-bit seed
+])
 def test_bad_settings_are_config_errors(setting, value, message):
     config = LabConfig(weights="custom" if setting == "weight_std" else "reasonable", **{setting: value})
     with pytest.raises(ConfigError, match=message):
         config.validate()
+
+
+def test_validating_every_batch_of_a_long_run_is_refused_with_the_least_interval_that_is_allowed():
+    with pytest.raises(ConfigError, match=r"at least 50 for 100,000 iterations, not 1: at most 2,000 validations"):
+        LabConfig(iterations=MAX_ITERATIONS, eval_every=1).validate()
+    LabConfig(iterations=MAX_ITERATIONS).validate()              # the default interval, 50, is fine at the limit
+    LabConfig(iterations=MAX_VALIDATIONS, eval_every=1).validate()  # and every batch of a short run
+    LabConfig(seed=MAX_SEED).validate()
+
+
+def test_the_tables_iteration_count_is_bounded_and_zero_is_not_the_published_count():
+    rows = lesson_table()
+    assert [c.iterations for c in table_configs(rows)] == [r.iterations for r in rows]  # None: as published
+    for iterations, message in ((0, "iterations must be at least 1"), (10**9, "iterations must be at most 100,000")):
+        with pytest.raises(ConfigError, match=message):
+            table_configs(rows, iterations)
+        with pytest.raises(ConfigError, match=message):
+            run_table(rows, data=None, iterations=iterations)  # refused before it looks at the data
+
+
+@pytest.mark.parametrize("args, message", [
+    (["pair", "--iterations", "1000000000"], "iterations must be at most 100,000, not 1,000,000,000"),
+    (["table", "--iterations", "1000000000"], "iterations must be at most 100,000, not 1,000,000,000"),
+    (["table", "--iterations", "0"], "iterations must be at least 1"),
+    (["pair", "--iterations", "100000", "--eval-every", "1"], "needs N of at least 50"),
+    (["pair", "--lr", "inf"], "learning rate must be positive and finite"),
+    (["pair", "--weights", "custom", "--weight-std", "nan"], "std must be positive and finite"),
+    (["pair", "--seed", "-1"], "seed must be a whole number from 0"),
+])
+def test_the_cli_refuses_runaway_settings_in_one_line_before_loading_data(capsys, monkeypatch, args, message):
+    import dcgan.bnlab
+    from dcgan.cli import main
+
+    monkeypatch.setattr(dcgan.bnlab, "load_lab_data", lambda *a, **k: pytest.fail("loaded data for a refused run"))
+    code = main(["bn-lab", *args, "--device", "cpu"])
+    out, err = capsys.readouterr()
+    assert code == 2 and not out
+    assert err.startswith("dcgan: error: ") and message in err and err.count("\n") == 1
+
+
+def test_a_stop_is_seen_at_the_very_next_batch_not_at_the_next_report_or_validation(data):
+    """should_stop is asked after every batch (~9 ms for the whole table on a 2-core CPU; one with a
+    validation costs ~40 of them): a Stop, or a closed tab, ends even a 100,000-iteration table at once."""
+    asked = []
+    configs = table_configs(lesson_table(), iterations=MAX_ITERATIONS)  # validated once, at the very end
+    pairs, _ = train_networks(configs, data, should_stop=lambda: asked.append(1) or len(asked) >= 7, retire=True)
+    assert len(asked) == 7 and {r.trained for pair in pairs for r in pair} == {7}  # report_every is 50
+    assert all(r.test_accuracy is not None for pair in pairs for r in pair)
 
 
 def test_the_published_table_ships_with_fifteen_rows_and_identical_rows_are_shared(data):
