@@ -11,15 +11,26 @@ import streamlit as st
 # as the job when the app runs locally: chromium took 25% of a core at 0.5 s, 16% at 1 s, and the lab's
 # two-thread matmuls slow down far more than that share (the table: 25-34 s in the app at 0.5 s).
 POLL_S = 1.0
+# A job that no page has looked at for this long ends itself: its browser tab was closed (the session and
+# its session_state go, but the thread holds the job and would train on). Well above POLL_S because a tab
+# in the background polls late: Streamlit's run_every is a setInterval, which Chrome runs once a minute in
+# a tab hidden for 5 minutes; and a busy 2-core server delays reruns by seconds. A closed tab's job so
+# costs at most two more minutes of CPU, and a job in a background tab normally lives on.
+UNSEEN_LIMIT_S = 120.0
 
 
 class BackgroundJob:
-    """Runs fn(progress=..., should_stop=...) in a daemon thread; the page reads .progress / .result."""
+    """Runs fn(progress=..., should_stop=...) in a daemon thread; the page reads .progress / .result and
+    calls .seen() whenever it shows the job. `clock` and `unseen_limit_s` are there for tests."""
 
-    def __init__(self, fn, *args, **kwargs):
+    def __init__(self, fn, *args, unseen_limit_s: float | None = None, clock=time.monotonic, **kwargs):
+        self._clock = clock
+        self.unseen_limit_s = UNSEEN_LIMIT_S if unseen_limit_s is None else unseen_limit_s
         self.progress: tuple[int, int, object] | None = None  # (done, total, snapshot) from the last report
         self.result, self.error = None, None
-        self.started, self.finished = time.monotonic(), None
+        self.started, self.finished = clock(), None
+        self.last_seen = self.started       # when a page last showed the job
+        self.abandoned = False              # ended because no page showed it for unseen_limit_s
         self._first_report: tuple[float, int] | None = None  # ETA counts from here, not from data loading
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, args=(fn, args, kwargs), daemon=True, name="lab-job")
@@ -27,16 +38,27 @@ class BackgroundJob:
 
     def _run(self, fn, args, kwargs) -> None:
         try:
-            self.result = fn(*args, progress=self._report, should_stop=self._stop.is_set, **kwargs)
+            self.result = fn(*args, progress=self._report, should_stop=self.should_stop, **kwargs)
         except Exception as err:  # shown on the page in words; the full trace goes to the server log
             self.error = f"{type(err).__name__}: {err}"
             traceback.print_exc()
         finally:
-            self.finished = time.monotonic()
+            self.finished = self._clock()
+
+    def seen(self) -> None:
+        """A page showed the job just now."""
+        self.last_seen = self._clock()
+
+    def should_stop(self) -> bool:
+        """Stop was pressed, or no page has shown the job for unseen_limit_s (its tab is gone)."""
+        if not self._stop.is_set() and self._clock() - self.last_seen > self.unseen_limit_s:
+            self.abandoned = True  # before the stop, so whoever sees it stopped also sees why
+            self._stop.set()
+        return self._stop.is_set()
 
     def _report(self, done: int, total: int, snapshot=None) -> None:
         if self._first_report is None:
-            self._first_report = (time.monotonic(), done)
+            self._first_report = (self._clock(), done)
         self.progress = (done, total, snapshot)
 
     @property
@@ -56,16 +78,19 @@ class BackgroundJob:
             return None
         done, total, _ = self.progress
         since, first_done = self._first_report
-        return (time.monotonic() - since) / (done - first_done) * (total - done)
+        return (self._clock() - since) / (done - first_done) * (total - done)
 
 
 def live_fragment(key: str, view) -> None:
     """Draw `view()` as a fragment that re-runs every POLL_S seconds while the job in session_state[key]
-    runs; when it ends, the page is re-run once so the finished view stops polling."""
+    runs, marking the job seen each time; when it ends, the page is re-run once so the finished view stops
+    polling."""
     job = st.session_state.get(key)
     st.session_state[f"{key}:polling"] = running = bool(job and job.running)
 
     def poll() -> None:
+        if job:
+            job.seen()
         if st.session_state.get(f"{key}:polling") and not job.running:
             st.session_state[f"{key}:polling"] = False
             st.rerun(scope="app")

@@ -50,6 +50,10 @@ def job_progress(job: BackgroundJob, what: str) -> None:
         st.progress(0.0, text=f"{what}: loading the data (the first time draws 60,000 street-digits, about 20 s)…")
     elif job.running:
         st.progress(done / total, text=f"{what}: iteration {done:,} of {total:,} · ETA {format_duration(job.eta_s())}")
+    elif job.abandoned:
+        st.progress(done / total, text=f"{what}: stopped at iteration {done:,} of {total:,}: no page has shown it "
+                                       f"for {_in_words(job.unseen_limit_s)} (was its tab closed?). Start it again "
+                                       f"and keep this page open to see it finish.")
     elif job.stopped:
         st.progress(done / total, text=f"{what}: stopped at iteration {done:,} of {total:,}, after "
                                        f"{format_duration(job.finished - job.started)}")
@@ -57,6 +61,10 @@ def job_progress(job: BackgroundJob, what: str) -> None:
         st.progress(1.0, text=f"{what}: done in {format_duration(job.finished - job.started)}")
     if job.error:
         st.error(f"The experiment failed: {job.error}")
+
+
+def _in_words(seconds: float) -> str:
+    return f"{seconds / 60:g} min" if seconds >= 60 else f"{seconds:g} s"
 
 
 def test_accuracies(pair: tuple[NetworkResult, NetworkResult]) -> None:
