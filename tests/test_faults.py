@@ -157,3 +157,69 @@ def test_run_damaged_is_raised_for_unreadable_config(tmp_path):
     run.config_path.write_bytes(b"\x00\x01")
     with pytest.raises(RunDamaged, match="r/config.json is not valid JSON"):
         run.read_run_config()
+
+
+# -- a full disk: a real, small tmpfs (root can mount one; CI runs as root) -------------------------------------
+@pytest.fixture()
+def small_disk(tmp_path, monkeypatch, data_dir):
+    """A 16 MB file system holding the runs folder (the data cache stays on the big disk)."""
+    import os
+    import subprocess
+
+    mount = tmp_path / "small-disk"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mount)], capture_output=True)
+    if done.returncode != 0:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must test a real full disk, but mounting a tmpfs failed: {done.stderr.decode()}")
+        pytest.skip("mounting a tmpfs needs root")
+    monkeypatch.setenv("DCGAN_RUNS_DIR", str(mount / "runs"))
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def fill(folder) -> "Path":
+    """Write a file until the disk holding `folder` is 100% full; returns it (delete it to free the space)."""
+    filler = folder / "filler"
+    with open(filler, "wb", buffering=0) as f:  # unbuffered: closing must not retry a failed write
+        for chunk in (b"\0" * 65536, b"\0"):  # then the last bytes of a partly used block
+            try:
+                while True:
+                    f.write(chunk)
+            except OSError:
+                pass
+    return filler
+
+
+def test_disk_full_mid_run_fails_clearly_keeps_the_checkpoint_and_resumes(small_disk, capsys):
+    from dcgan.checkpoint import load_checkpoint
+
+    run = create_run(tiny_config("full", epochs=30, log_every=1, checkpoint_every_s=1e9))
+    filler = []
+
+    def fill_after_first_epoch(status):
+        if status["step"] > 8 and not filler:  # after the first epoch's checkpoint
+            filler.append(fill(small_disk))
+
+    with pytest.raises(OSError):
+        train_run(run, progress_fn=fill_after_first_epoch)
+    status = run.read_status()
+    assert status["state"] == "failed" and "disk full" in status["error"] and "resume" in status["error"]
+    assert {s["name"]: s["state"] for s in list_runs()}["full"] == "failed"
+    assert load_checkpoint(run.checkpoint_path)["step"] >= 8  # the last good checkpoint is intact
+    code, _, err = cli(capsys, "resume", "full")  # still full: one line, no traceback
+    assert code == 2 and "disk full" in err and "Traceback" not in err and err.count("dcgan: error") == 1
+    filler[0].unlink()
+    code, _, err = cli(capsys, "resume", "full")
+    assert code == 0 and "finished" in err
+    steps = [r["step"] for r in run.read_metrics().records]
+    assert steps == list(range(1, 30 * 8 + 1))
+
+
+def test_new_run_on_a_full_disk_leaves_nothing_behind(small_disk, capsys):
+    (small_disk / "runs").mkdir()
+    filler = fill(small_disk)
+    code, _, err = cli(capsys, "train", "--name", "nospace", "--limit", "64", "--device", "cpu")
+    assert code == 2 and "disk full" in err and "Traceback" not in err
+    assert list((small_disk / "runs").iterdir()) == []  # no folder, hidden or not, blocks the name
+    filler.unlink()
