@@ -5,7 +5,8 @@ from ui.shell import require_shell
 
 require_shell()
 
-from dcgan.bnlab import ACTIVATIONS, LabConfig, lesson_table, run_table, train_pair  # noqa: E402
+from dcgan.bnlab import (ACTIVATIONS, MAX_ITERATIONS, LabConfig, lesson_table, run_table,  # noqa: E402
+                         table_configs, train_pair)
 from dcgan.config import ConfigError  # noqa: E402
 from ui.jobs import BackgroundJob, live_fragment  # noqa: E402
 from ui.lab_views import accuracy_figure, job_progress, lab_data, lab_device, test_accuracies  # noqa: E402
@@ -36,7 +37,9 @@ with pair_tab:
                                help="reasonable: normal, std 0.05; bad: std 5.0; custom: the std on the right")
         std = c4.number_input("Custom std", value=0.5, step=0.05, format="%.3f", key="bn-std")
         c1, c2, c3, _ = st.columns(4)
-        iterations = c1.number_input("Iterations", value=2000, step=500, key="bn-iterations")
+        # No min or max here: an out-of-range count gets the engine's message, which says why.
+        iterations = c1.number_input("Iterations", value=2000, step=500, key="bn-iterations",
+                                     help=f"1 to {MAX_ITERATIONS:,} (the lesson: 2,000 and 50,000)")
         eval_every = c2.number_input("Validate every N batches", value=50, step=10, key="bn-eval")
         seed = c3.number_input("Seed", value=0, step=1, key="bn-seed")
         run = st.form_submit_button("Train the pair", type="primary")
@@ -75,11 +78,16 @@ with table_tab:
     c1, c2 = st.columns([2, 1])
     published = c1.radio("Iterations", ["the same for every row", "each row's published count (50,000 for most)"],
                          key="bn-table-its", horizontal=True)
-    same = c2.number_input("Iterations for every row", 1, 100_000, 2000, 500, key="bn-table-n",
-                           disabled=not published.startswith("the same"))
+    same = c2.number_input("Iterations for every row", 1, MAX_ITERATIONS, 2000, 500, key="bn-table-n",
+                           disabled=not published.startswith("the same"),
+                           help=f"at most {MAX_ITERATIONS:,}: twice the lesson's longest runs")
     iterations = int(same) if published.startswith("the same") else None
     if st.button("Run all 15 rows at once", type="primary", key="bn-table-run"):
-        _start("bn-table-job", lambda **kw: run_table(rows, lab_data(), iterations, **kw))
+        try:
+            table_configs(rows, iterations)  # bad settings are an error here, not in the job's thread
+            _start("bn-table-job", lambda **kw: run_table(rows, lab_data(), iterations, **kw))
+        except ConfigError as err:
+            st.error(str(err))
 
     def _table_progress() -> None:
         if job := st.session_state.get("bn-table-job"):

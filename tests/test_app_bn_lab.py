@@ -26,6 +26,12 @@ def wait_for_job(at: AppTest, key: str, timeout: float = 120) -> None:
     assert not at.exception, at.exception
 
 
+def stop_job(at: AppTest, key: str) -> None:
+    """Stop a job a test left running, and wait for it: a thread still training when pytest exits aborts it."""
+    at.session_state[key].stop()
+    wait_for_job(at, key)
+
+
 def test_bn_lab_trains_a_pair_live_and_reports_test_accuracies(runs_dir, small_lab_data):
     at = open_page("bn_lab")
     assert any("first comparison" in i.value for i in at.info)
@@ -40,13 +46,52 @@ def test_bn_lab_trains_a_pair_live_and_reports_test_accuracies(runs_dir, small_l
     assert at.get("progress")[0].proto.text.startswith("relu, lr 0.01, reasonable weights: done")
 
 
-@pytest.mark.parametrize("key, value, message", [("bn-lr", 0.0, "learning rate must be positive"),
-                                                 ("bn-iterations", 0, "iterations must be at least 1")])
+@pytest.mark.parametrize("key, value, message", [
+    ("bn-lr", 0.0, "learning rate must be positive"),
+    ("bn-iterations", 0, "iterations must be at least 1"),
+    ("bn-iterations", 10**9, "iterations must be at most 100,000, not 1,000,000,000: twice the lesson's longest"),
+    ("bn-seed", -1, "seed must be a whole number from 0"),
+])
 def test_bn_lab_bad_settings_are_errors(runs_dir, key, value, message):
     at = open_page("bn_lab")
     widget(at, key).set_value(value)
     next(b for b in at.button if "Train the pair" in str(b.label)).click().run()
     assert any(message in e.value for e in at.error) and "bn-pair-job" not in at.session_state
+
+
+def test_bn_lab_tables_iteration_count_stops_at_the_engines_limit(runs_dir):
+    from dcgan.bnlab import MAX_ITERATIONS
+
+    at = open_page("bn_lab")
+    assert widget(at, "bn-table-n").max == MAX_ITERATIONS and "at most 100,000" in widget(at, "bn-table-n").help
+
+
+def test_bn_lab_marks_a_job_seen_each_time_the_page_shows_it(runs_dir, small_lab_data):
+    at = open_page("bn_lab")
+    widget(at, "bn-iterations").set_value(100_000)
+    next(b for b in at.button if "Train the pair" in str(b.label)).click().run()
+    job = at.session_state["bn-pair-job"]
+    try:
+        before = job.last_seen
+        time.sleep(0.05)
+        at.run()
+        assert job.last_seen > before and job.running
+    finally:
+        stop_job(at, "bn-pair-job")
+
+
+def test_bn_lab_ends_a_job_no_page_has_shown_and_says_so(runs_dir, small_lab_data, monkeypatch):
+    """A closed tab stops polling; its job ends itself after UNSEEN_LIMIT_S (here a fraction of a second)."""
+    import ui.jobs
+
+    monkeypatch.setattr(ui.jobs, "UNSEEN_LIMIT_S", 0.3)
+    at = open_page("bn_lab")
+    widget(at, "bn-iterations").set_value(100_000)
+    next(b for b in at.button if "Train the pair" in str(b.label)).click().run()
+    wait_for_job(at, "bn-pair-job")  # no at.run() while it waits: nothing shows the job
+    job = at.session_state["bn-pair-job"]
+    assert job.abandoned and job.progress[0] < 100_000
+    assert "no page has shown it for 0.3 s (was its tab closed?)" in at.get("progress")[0].proto.text
 
 
 def test_bn_lab_table_runs_every_row_beside_the_published_numbers(runs_dir, small_lab_data):
