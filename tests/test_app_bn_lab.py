@@ -137,3 +137,24 @@ def test_bn_lab_starts_two_dcgan_runs_differing_only_in_batch_norm(runs_dir):
     assert not at.exception
     chart = next(c for c in at.get("plotly_chart") if c.proto.id.endswith("bn-dcgan-chart"))
     assert on.name in chart.proto.spec and off.name in chart.proto.spec
+
+
+def test_bn_lab_starts_no_second_dcgan_pair_while_the_first_trains(runs_dir):
+    """The DCGAN pair is two processes that outlive the tab (runs, with their own Stop); a second click
+    while they train would pile two more onto the same cores."""
+    from dcgan.rundir import RunDirectory
+    from dcgan.runs import request_stop
+
+    at = open_page("bn_lab")
+    widget(at, "bn-dcgan-limit").set_value(12_800)  # minutes of training: still running at the second click
+    widget(at, "bn-dcgan-start").click().run()
+    first = at.session_state["bn-dcgan-runs"]
+    try:
+        widget(at, "bn-dcgan-start").click().run()
+        assert any("are still training: stop them" in e.value for e in at.error)
+        assert at.session_state["bn-dcgan-runs"] == first and len(list(runs_dir.iterdir())) == 2
+    finally:
+        for name in first:
+            request_stop(RunDirectory(runs_dir / name))
+        for name in first:
+            wait_for_state(runs_dir / name)

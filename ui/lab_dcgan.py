@@ -24,26 +24,40 @@ def dcgan_comparison_tab() -> None:
     limit = c2.number_input("Images (0 = all 50,000)", 0, 50_000, 12_800, 1_280, key="bn-dcgan-limit")
     seed = c3.number_input("Seed", 0, 10_000, 0, key="bn-dcgan-seed")
     if st.button("Start both runs", type="primary", key="bn-dcgan-start"):
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        try:
-            names = []
-            for batchnorm in (True, False):
-                config = preset_config("street-digits", name=f"bn-{'on' if batchnorm else 'off'}-{stamp}",
-                                       epochs=int(epochs), limit=int(limit), seed=int(seed),
-                                       g_batchnorm=batchnorm, d_batchnorm=batchnorm)
-                names.append(start_run(config).name)
-            st.session_state["bn-dcgan-runs"] = names
-        except (ConfigError, DatasetUnavailable, RunLocked, OSError) as err:
-            st.error(f"Could not start: {err}")
+        _start_pair(int(epochs), int(limit), int(seed))
     names = st.session_state.get("bn-dcgan-runs")
     if not names:
         return
     runs = [RunDirectory(runs_root() / name) for name in names]
-    active = any(effective_state(run) in ACTIVE_STATES for run in runs if run.exists())
-    st.fragment(_side_by_side, run_every=REFRESH_S if active else None, key="bn-dcgan-live")(runs)
+    st.fragment(_side_by_side, run_every=REFRESH_S if _training(runs) else None, key="bn-dcgan-live")(runs)
     for tab, run in zip(st.tabs([f"{run.name} (full view)" for run in runs]), runs):
         with tab:
             run_view(run)
+
+
+def _training(runs: list[RunDirectory]) -> bool:
+    return any(effective_state(run) in ACTIVE_STATES for run in runs if run.exists())
+
+
+def _start_pair(epochs: int, limit: int, seed: int) -> None:
+    """Two background runs: processes that outlive the tab (they are runs like any other, on the Train page
+    with their Stop), each bounded by the form's at most 100 epochs of 50,000 images. A second pair while
+    this tab's first still trains would only pile more processes onto the same cores."""
+    earlier = st.session_state.get("bn-dcgan-runs") or []
+    if _training([RunDirectory(runs_root() / name) for name in earlier]):
+        st.error(f"{' and '.join(earlier)} are still training: stop them in their full views below (or on the "
+                 f"Train page), or wait for them to finish, then start two more.")
+        return
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    try:
+        names = []
+        for batchnorm in (True, False):
+            config = preset_config("street-digits", name=f"bn-{'on' if batchnorm else 'off'}-{stamp}",
+                                   epochs=epochs, limit=limit, seed=seed, g_batchnorm=batchnorm, d_batchnorm=batchnorm)
+            names.append(start_run(config).name)
+        st.session_state["bn-dcgan-runs"] = names
+    except (ConfigError, DatasetUnavailable, RunLocked, OSError) as err:
+        st.error(f"Could not start: {err}")
 
 
 def _side_by_side(runs: list[RunDirectory]) -> None:
