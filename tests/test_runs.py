@@ -1,3 +1,4 @@
+import json
 import os
 import time
 
@@ -18,6 +19,14 @@ def wait_for(run, states, timeout=120):
     raise AssertionError(f"run never reached {states}: {run.read_status()} log: {run.log_path.read_text()[-800:]}")
 
 
+def _process_state(pid: int) -> str | None:
+    """'Z' for a zombie (exited, never waited for), another letter while it runs, None once it is gone."""
+    try:
+        return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return None
+
+
 def test_background_run_outlives_the_call_and_finishes(runs_dir):
     started = time.time()
     run = start_run(tiny_config("bg"))
@@ -25,6 +34,11 @@ def test_background_run_outlives_the_call_and_finishes(runs_dir):
     assert run.lock_owner() not in (None, os.getpid())
     status = wait_for(run, {"finished"})
     assert status["step"] == 8 and run.generator_path.exists()
+    trainer = json.loads(run.lock_path.read_text())["pid"]  # a child of this process, as of the app's server
+    deadline = time.time() + 30
+    while _process_state(trainer) not in (None,) and time.time() < deadline:  # reaped, not left <defunct>
+        time.sleep(0.05)
+    assert _process_state(trainer) is None
     summary = list_runs()[0]
     assert summary["name"] == "bg" and summary["state"] == "finished" and summary["d_loss"] is not None
 
