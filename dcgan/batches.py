@@ -26,6 +26,13 @@ def spread_indices(count: int, n: int) -> torch.Tensor:
     return torch.linspace(0, count - 1, min(n, count)).long()
 
 
+def skipped_files(skipped: list | None) -> dict | None:
+    """status.json's `skipped_files` for a batch source: a folder's skipped files, None for other datasets."""
+    from .folder import skipped_report
+
+    return None if skipped is None else skipped_report(skipped)
+
+
 def to_float(batch: torch.Tensor) -> torch.Tensor:
     """uint8 [0, 255] -> float [-1, 1], the range of the generator's tanh."""
     return batch.float().div_(127.5).sub_(1.0)
@@ -35,7 +42,7 @@ class DeviceBatches:
     def __init__(self, data: ImageSet, batch_size: int, device: torch.device, seed: int):
         if len(data) < batch_size:
             raise ValueError(f"{data.name} has {len(data)} images, fewer than one batch of {batch_size}: use a smaller batch size")
-        self.name, self.count = data.name, len(data)
+        self.name, self.count, self.skipped = data.name, len(data), data.skipped
         self.images = data.images.to(device, non_blocking=True)
         self.batch_size, self.seed, self.device = batch_size, seed, device
         self.steps_per_epoch = self.count // batch_size  # the last partial batch is dropped (fixed shapes)
@@ -55,6 +62,7 @@ class DeviceBatches:
 class StreamingBatches:
     def __init__(self, dataset: torch.utils.data.Dataset, name: str, batch_size: int, device: torch.device, seed: int):
         self.dataset, self.name, self.count = dataset, name, len(dataset)
+        self.skipped = getattr(dataset, "skipped", None)  # FolderImages: the files whose header was unusable
         if self.count < batch_size:
             raise ValueError(f"{name} has {self.count} images, fewer than one batch of {batch_size}: use a smaller batch size")
         self.batch_size, self.seed, self.device = batch_size, seed, device

@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 from . import __version__
-from .batches import make_batches
+from .batches import make_batches, skipped_files
 from .checkpoint import CheckpointError, checkpoint_state, cpu_copy, export_generator, load_checkpoint, ready_event
 from .fileio import atomic_save_torch
 from .datasets import image_grid
@@ -181,7 +181,8 @@ class _Training:
         last_checkpoint = last_sample = time.perf_counter()
         state = "running"
         run.write_status(state="running", message=None, step=self.step, total_steps=self.total_steps,
-                         steps_per_epoch=self.steps_per_epoch, images=self.batches.count, dataset=self.batches.name)
+                         steps_per_epoch=self.steps_per_epoch, images=self.batches.count, dataset=self.batches.name,
+                         skipped_files=skipped_files(self.batches.skipped))
         with _StopSignal() as signals:
             while self.step < self.total_steps and state == "running":
                 epoch, start = divmod(self.step, self.steps_per_epoch)
