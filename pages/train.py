@@ -43,9 +43,11 @@ with st.expander("Start a new run", expanded=not any(r["state"] in ACTIVE_STATES
     if dataset != "folder" or folder:
         try:
             with st.spinner(f"Loading {DATASET_LABELS[dataset]} for a preview (the first time can take ~20 s)…"):
-                count, grid = _preview(dataset, folder.strip(), size, channels, limit)
-            st.image(grid, width=320, caption=f"{count:,} training {'image files' if dataset == 'folder' else 'images'} at {size} px — a few of them",
-                     output_format="PNG")
+                shown = _preview(dataset, folder.strip(), size, channels, limit)
+            count, grid = shown
+            # A folder's preview (dcgan.folder.FolderPreview) also says which files are skipped and why.
+            caption = shown.caption(size) if hasattr(shown, "caption") else f"{count:,} training images at {size} px — a few of them"
+            st.image(grid, width=320, caption=caption, output_format="PNG")
         except (DatasetUnavailable, ConfigError) as err:
             st.error(str(err))
     settings = settings_form(dataset)

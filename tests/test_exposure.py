@@ -96,7 +96,7 @@ def folder_page(folder):
 
 def previews(at):
     return [img.proto.imgs[0].caption for img in at.get("image")
-            if img.proto.imgs and "training image files" in img.proto.imgs[0].caption]
+            if img.proto.imgs and "training image" in img.proto.imgs[0].caption]
 
 
 @pytest.mark.parametrize("address", ["0.0.0.0", ""])
@@ -104,7 +104,7 @@ def test_network_exposed_page_reads_folders_only_under_the_roots(runs_dir, disk,
     server_address(address)
     monkeypatch.setenv(FOLDER_ROOTS_ENV, str(disk / "allowed"))
     at = folder_page(disk / "allowed" / "faces")
-    assert previews(at) == ["1 training image files at 64 px — a few of them"] and not at.error
+    assert previews(at) == ["1 training image at 64 px — a few of them"] and not at.error
     assert any("reachable from other machines" in c.value and str(disk / "allowed") in c.value for c in at.caption)
     for outside in (disk / "secret", disk / "allowed" / ".." / "secret", disk / "allowed" / "escape"):
         widget(at, "folder").set_value(str(outside)).run()
@@ -128,7 +128,7 @@ def test_localhost_page_reads_any_folder_as_before(runs_dir, disk, monkeypatch, 
     server_address("localhost")
     monkeypatch.delenv(FOLDER_ROOTS_ENV, raising=False)
     at = folder_page(disk / "secret")
-    assert previews(at) == ["1 training image files at 64 px — a few of them"]
+    assert previews(at) == ["1 training image at 64 px — a few of them"]
     assert not at.error and not any(FOLDER_ROOTS_ENV in c.value for c in at.caption)
 
 
