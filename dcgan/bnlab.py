@@ -246,6 +246,7 @@ class LabData:
     test_x: torch.Tensor
     test_y: torch.Tensor
     name: str
+    note: str = ""          # when the built-in digits stood in for MNIST: where MNIST's files go
 
 
 def ink(images: torch.Tensor) -> torch.Tensor:
@@ -260,18 +261,31 @@ def ink(images: torch.Tensor) -> torch.Tensor:
 
 
 def load_lab_data(data_dir: str = "", limit: int = 0, shape: NetworkShape = NetworkShape()) -> LabData:
-    """28x28 grayscale digits: MNIST when its files are in the data folder, else the built-in street-digits
-    (offline). The last `validation_size` training images are held out for validation, as in the lesson.
+    """28x28 grayscale digits: MNIST when its training files are where training reads them (the registry's
+    folder), else the built-in street-digits (offline), saying so in `note`. The last `validation_size`
+    training images are held out for validation, as in the lesson; the test split is MNIST's own when its
+    t10k files are there, else held out from the training set too.
     `limit` caps each split (tests and quick tries; street-digits then draws only that many)."""
     from .config import DataConfig
-    from .datasets import TORCHVISION_FILES, data_dir as resolve_data_dir, load_images
+    from .datasets import data_dir as resolve_data_dir, load_images
+    from .registry import dataset_info
+    from .torchvision_sets import has_split
 
-    mnist = DataConfig(dataset="mnist", data_dir=data_dir)
-    dataset = "mnist" if (resolve_data_dir(mnist) / TORCHVISION_FILES["mnist"]).exists() else "street-digits"
+    root = resolve_data_dir(DataConfig(dataset="mnist", data_dir=data_dir))
+    dataset = "mnist" if has_split("mnist", root, "train") else "street-digits"
     cfg = DataConfig(dataset=dataset, data_dir=data_dir, limit=limit)
-    train, test = load_images(cfg, 28, 1, "train"), load_images(cfg, 28, 1, "test")
+    train = load_images(cfg, 28, 1, "train")
     flat = lambda images: images.flatten(1).float() / 255 if dataset == "mnist" else ink(images)  # noqa: E731
     x, y = flat(train.images), train.labels.long()
+    if dataset == "street-digits" or has_split("mnist", root, "test"):
+        test = load_images(cfg, 28, 1, "test")
+        test_x, test_y = flat(test.images), test.labels.long()
+    else:  # MNIST's test files are optional: hold the test images out of the training set
+        n_test = len(x) // 6  # MNIST's own proportion: 10,000 test images to 60,000 training ones
+        x, y, test_x, test_y = x[:-n_test], y[:-n_test], x[-n_test:], y[-n_test:]
     n_val = min(shape.validation_size, len(x) // 10)
-    return LabData(x[:-n_val], y[:-n_val], x[-n_val:], y[-n_val:], flat(test.images), test.labels.long(),
-                   "MNIST" if dataset == "mnist" else "street-digits (grayscale 28 px, as ink)")
+    if dataset == "mnist":
+        return LabData(x[:-n_val], y[:-n_val], x[-n_val:], y[-n_val:], test_x, test_y, "MNIST")
+    note = f"MNIST is not on this machine: to use it, {dataset_info('mnist').where(root)}"
+    return LabData(x[:-n_val], y[:-n_val], x[-n_val:], y[-n_val:], test_x, test_y,
+                   "street-digits (grayscale 28 px, as ink)", note)

@@ -12,7 +12,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-DATASETS = ("street-digits", "svhn", "mnist", "fashion-mnist", "cifar10", "folder")
+from .registry import DATASETS  # the dataset registry holds the one list of datasets
+
 UPSAMPLING = ("transpose", "resize")
 PRECISIONS = ("auto", "fp32", "bf16")
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -85,7 +86,7 @@ class DataConfig:
         if self.dataset not in DATASETS:
             raise ConfigError(f"unknown dataset {self.dataset!r}: choose one of {', '.join(DATASETS)}")
         if self.dataset == "folder" and not self.folder:
-            raise ConfigError("dataset 'folder' needs a folder of images: pass --folder PATH")
+            raise ConfigError("the folder dataset needs the path of a folder of images")
         if self.limit < 0:
             raise ConfigError(f"limit must be 0 (all images) or positive, not {self.limit}")
 

@@ -21,7 +21,7 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device(found[0])
     if name not in found:
-        raise ConfigError(f"device {name!r} is not available on this machine (found: {', '.join(found)}); use --device auto")
+        raise ConfigError(f"device {name!r} is not available on this machine (found: {', '.join(found)}); choose device auto")
     return torch.device(name)
 
 

@@ -22,8 +22,8 @@ class ResumeRefused(ValueError):
 
 
 def restart_hint(run: RunDirectory) -> str:
-    return (f"to start it again from step 0 on purpose (its metrics and sample grids are discarded), run "
-            f"`python -m dcgan resume {run.name} --restart`")
+    return ("to start it again from step 0 on purpose, discarding its metrics and sample grids, use Restart in "
+            f"the app or `python -m dcgan resume {run.name} --restart`")
 
 
 def checkpoint_to_resume(run: RunDirectory, config: RunConfig) -> dict | None:

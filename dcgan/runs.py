@@ -17,8 +17,10 @@ import time
 from pathlib import Path
 
 from .config import ConfigError, RunConfig
-from .datasets import REPO_ROOT, ensure_available
+from .datasets import REPO_ROOT, count_train_images, ensure_available
 from .devices import resolve_device
+from .registry import dataset_info
+from .resuming import checkpoint_to_resume
 from .run_records import NUMBER, is_kind
 from .rundir import ACTIVE_STATES, RunDamaged, RunDirectory, RunLocked
 from .runlock import LOCK_FD_ENV
@@ -35,11 +37,16 @@ def create_run(config: RunConfig, root: str | Path | None = None) -> RunDirector
     config.validate()
     resolve_device(config.train.device)
     ensure_available(config.data)  # a missing dataset is an error now, not in the background
+    images = count_train_images(config.data)
+    if images < config.train.batch_size:
+        raise ConfigError(f"{dataset_info(config.data.dataset).title} has {images:,} training images"
+                          f"{' (with the limit)' if config.data.limit else ''}, fewer than one batch of "
+                          f"{config.train.batch_size}: use a smaller batch size")
     if not config.name:
         config.name = f"{config.data.dataset}-{time.strftime('%Y%m%d-%H%M%S')}"
     base = runs_root(root)
     if base.exists() and not base.is_dir():
-        raise ConfigError(f"the runs folder {base} is a file, not a folder: choose another with --runs-dir")
+        raise ConfigError(f"the runs folder {base} is a file, not a folder: choose another runs folder")
     base.mkdir(parents=True, exist_ok=True)
     final = base / config.name
     if final.exists():
@@ -102,7 +109,9 @@ def prepare_resume(run: RunDirectory, lr: float | None, restart: bool) -> None:
     """The changes a resume asks for, made by the holder of the run's lock just before it trains."""
     if not run.lock.held:
         raise RunLocked(f"run {run.name} can be changed only by the process that resumes it")
-    run.read_run_config()  # a damaged config.json is reported now, before anything changes
+    config = run.read_run_config()  # a damaged config.json is reported now, before anything changes
+    if not restart:
+        checkpoint_to_resume(run, config)  # refusals (a lost checkpoint, an edited config) too: the trainer would
     if lr is not None:
         set_learning_rate(run, lr)
     if restart:

@@ -9,7 +9,8 @@ from dcgan.bnlab import (ACTIVATIONS, MAX_ITERATIONS, LabConfig, lesson_table, r
                          table_configs, train_pair)
 from dcgan.config import ConfigError  # noqa: E402
 from ui.jobs import BackgroundJob, live_fragment  # noqa: E402
-from ui.lab_views import accuracy_figure, job_progress, lab_data, lab_device, test_accuracies  # noqa: E402
+from ui.lab_views import (accuracy_figure, data_caption, job_progress, lab_data, lab_device,  # noqa: E402
+                          test_accuracies)
 from ui.lab_dcgan import dcgan_comparison_tab  # noqa: E402
 from ui.lab_inference import inference_tab  # noqa: E402
 
@@ -70,6 +71,7 @@ with pair_tab:
         st.plotly_chart(accuracy_figure(pair, config.iterations), key="bn-pair-chart")
         if job.result:
             test_accuracies(pair)
+            data_caption()
 
     live_fragment("bn-pair-job", _pair_view)
 
@@ -117,6 +119,7 @@ with table_tab:
     if results:
         ahead = sum(b.test_accuracy > a.test_accuracy for a, b in results)
         st.caption(f"Batch norm ahead in {ahead} of {len(rows)} rows, on {lab_data().name}; trained on {lab_device()}.")
+        data_caption()
 
 with inference:
     inference_tab(st.session_state.get("bn-pair-job"))

@@ -26,7 +26,7 @@ def test_overrides_reject_unknown_keys_and_wrong_types():
 @pytest.mark.parametrize("override, message", [
     ({"lr": -1}, "learning rate must be positive"), ({"dataset": "imagenet"}, "unknown dataset"),
     ({"epochs": 0}, "epochs must be at least 1"), ({"label_smoothing": 0.7}, "label smoothing"),
-    ({"dataset": "folder"}, "needs a folder"), ({"name": "../escape"}, "run name"), ({"g_width": -4}, "g width"),
+    ({"dataset": "folder"}, "needs the path of a folder"), ({"name": "../escape"}, "run name"), ({"g_width": -4}, "g width"),
     # NaN passes most range checks (every comparison with it is False), infinity passes "> 0"
     ({"checkpoint_every_s": "nan"}, "checkpoint every s must be a finite"), ({"checkpoint_every_s": -5}, "positive"),
     ({"lr": "inf"}, "lr must be a finite"), ({"beta1": "nan"}, "beta1 must be a finite"),

@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 
 from dcgan.config import DataConfig
-from dcgan.datasets import DatasetUnavailable, image_grid, load_images, preview
+from dcgan.datasets import DatasetUnavailable, count_train_images, ensure_available, image_grid, load_images, preview
 from dcgan.street_digits import render_street_digits
 
 
@@ -28,15 +28,22 @@ def write_svhn(root, n=12):
     return x, y
 
 
-def write_idx(root, folder, n=10):
+def write_idx(root, folder, n=10, prefixes=("train", "t10k"), gzipped=False):
+    """MNIST's idx files as published: big-endian headers, then bytes; gzipped as on its download page."""
+    import gzip
+
     raw = root / folder / "raw"
-    raw.mkdir(parents=True)
+    raw.mkdir(parents=True, exist_ok=True)
     images = np.random.default_rng(1).integers(0, 256, (n, 28, 28), dtype=np.uint8)
-    for prefix in ("train", "t10k"):
-        header = np.array([0x00000803, n, 28, 28], ">i4").tobytes()
-        (raw / f"{prefix}-images-idx3-ubyte").write_bytes(header + images.tobytes())
-        (raw / f"{prefix}-labels-idx1-ubyte").write_bytes(np.array([0x00000801, n], ">i4").tobytes()
-                                                          + (np.arange(n) % 10).astype(np.uint8).tobytes())
+    for prefix in prefixes:
+        files = {f"{prefix}-images-idx3-ubyte": np.array([0x00000803, n, 28, 28], ">i4").tobytes() + images.tobytes(),
+                 f"{prefix}-labels-idx1-ubyte": np.array([0x00000801, n], ">i4").tobytes()
+                 + (np.arange(n) % 10).astype(np.uint8).tobytes()}
+        for name, data in files.items():
+            if gzipped:
+                (raw / f"{name}.gz").write_bytes(gzip.compress(data))
+            else:
+                (raw / name).write_bytes(data)
     return images
 
 
@@ -166,30 +173,8 @@ def test_cifar_batch_of_the_wrong_shape_says_what_to_do(tmp_path):
     write_cifar(tmp_path)
     path = tmp_path / "cifar10" / "cifar-10-batches-py" / "data_batch_2"
     path.write_bytes(python2_dumps({"data": np.zeros((6, 100), np.uint8), "labels": [0] * 6}))
-    with pytest.raises(DatasetUnavailable, match="data_batch_2 has no 'data' array.*delete them and download again"):
+    with pytest.raises(DatasetUnavailable, match="data_batch_2 has no 'data' array.*replace them with the published files"):
         load_images(DataConfig(dataset="cifar10", data_dir=str(tmp_path)), 32, 3)
-
-
-def test_folder_nested_centre_cropped_and_cached(tmp_path):
-    folder = tmp_path / "faces"
-    (folder / "a" / "b").mkdir(parents=True)
-    Image.new("RGB", (80, 40), (255, 0, 0)).save(folder / "wide.png")
-    Image.new("RGB", (50, 50), (0, 0, 255)).save(folder / "a" / "b" / "deep.jpg")
-    (folder / "notes.txt").write_text("not an image")
-    (folder / "broken.png").write_bytes(b"not a png")
-    cfg = DataConfig(dataset="folder", folder=str(folder), data_dir=str(tmp_path / "data"))
-    data = load_images(cfg, 16, 3)
-    assert data.images.shape == (2, 3, 16, 16)  # the broken file is skipped, the text file ignored
-    assert list((tmp_path / "data" / "cache").glob("folder-*.npz"))
-    count, grid = preview(cfg, 16, 3)
-    assert count == 3 and grid.size[0] > 16  # the preview counts image files; training skips the broken one
-
-
-@pytest.mark.parametrize("folder, message", [("missing", "does not exist"), ("empty", "holds no images")])
-def test_folder_errors_say_what_to_do(tmp_path, folder, message):
-    (tmp_path / "empty").mkdir()
-    with pytest.raises(DatasetUnavailable, match=message):
-        load_images(DataConfig(dataset="folder", folder=str(tmp_path / folder), data_dir=str(tmp_path)), 32, 3)
 
 
 @pytest.mark.parametrize("dataset, where", [("svhn", "train_32x32.mat"), ("cifar10", "cifar10/cifar-10-batches-py/")])
@@ -235,3 +220,65 @@ def test_street_digits_preview_shows_the_sets_first_images_without_drawing_the_s
     assert count == 100
     assert np.array_equal(np.asarray(grid), np.asarray(image_grid(first)))
     assert preview(DataConfig(), 16, 3, count=4)[0] == 50_000
+
+
+@pytest.mark.parametrize("gzipped", [False, True])
+def test_mnist_needs_only_its_training_files_raw_or_gzipped(tmp_path, gzipped):
+    images = write_idx(tmp_path, "MNIST", n=40, prefixes=("train",), gzipped=gzipped)
+    cfg = DataConfig(dataset="mnist", data_dir=str(tmp_path))
+    ensure_available(cfg)  # no t10k files, maybe only .gz: nothing to download
+    assert count_train_images(cfg) == 40
+    data = load_images(cfg, 28, 1)
+    assert torch.equal(data.images[:, 0], torch.from_numpy(images))
+
+
+def test_svhn_needs_only_train_32x32_mat(tmp_path):
+    write_svhn(tmp_path, n=12)
+    cfg = DataConfig(dataset="svhn", data_dir=str(tmp_path))
+    ensure_available(cfg)
+    assert count_train_images(cfg) == 12 and count_train_images(DataConfig(dataset="svhn", data_dir=str(tmp_path),
+                                                                            limit=5)) == 5
+
+
+def test_a_run_that_cannot_train_is_refused_before_its_folder_is_made(tmp_path, monkeypatch):
+    from dcgan.config import ConfigError
+    from dcgan.presets import preset_config
+    from dcgan.runs import create_run
+
+    monkeypatch.setenv("DCGAN_RUNS_DIR", str(tmp_path / "runs"))
+    write_svhn(tmp_path, n=12)
+    with pytest.raises(ConfigError, match="SVHN has 12 training images, fewer than one batch of 128"):
+        create_run(preset_config("svhn", data_dir=str(tmp_path), name="small"))
+    with pytest.raises(DatasetUnavailable, match="put train-images-idx3-ubyte"):
+        create_run(preset_config("mnist", data_dir=str(tmp_path / "nothing-here"), name="absent"))
+    assert not (tmp_path / "runs").exists() or not list((tmp_path / "runs").iterdir())
+
+
+def test_cli_train_starts_from_the_apps_preset_and_flags_override(tmp_path, monkeypatch, capsys):
+    import json
+
+    from dcgan.cli import main
+    from dcgan.presets import DATASET_PRESETS
+
+    monkeypatch.setenv("DCGAN_RUNS_DIR", str(tmp_path / "runs"))
+    write_idx(tmp_path, "MNIST", n=64, prefixes=("train",))
+    code = main(["train", "--dataset", "mnist", "--data-dir", str(tmp_path), "--name", "m", "--epochs", "1",
+                 "--batch-size", "32", "--score-samples", "0", "--device", "cpu"])
+    assert code == 0, capsys.readouterr().err
+    config = json.loads((tmp_path / "runs" / "m" / "config.json").read_text())
+    preset = DATASET_PRESETS["mnist"]
+    assert config["model"]["channels"] == preset["channels"] == 1  # it trained 3-channel images before
+    assert config["model"]["g_width"] == preset["g_width"] and config["train"]["lr"] == preset["lr"]
+    assert config["train"]["epochs"] == 1 and config["train"]["batch_size"] == 32  # the flags win
+
+
+def test_batch_norm_lab_reads_mnist_where_training_does_or_says_where_it_goes(tmp_path):
+    from dcgan.bnlab import load_lab_data
+
+    missing = load_lab_data(data_dir=str(tmp_path / "nothing"), limit=600)
+    assert missing.name.startswith("street-digits") and "put train-images-idx3-ubyte" in missing.note
+    assert str(tmp_path / "nothing" / "MNIST" / "raw") in missing.note
+    write_idx(tmp_path, "MNIST", n=600, prefixes=("train",), gzipped=True)
+    mnist = load_lab_data(data_dir=str(tmp_path))
+    assert mnist.name == "MNIST" and not mnist.note
+    assert len(mnist.test_x) == 100 and len(mnist.train_x) + len(mnist.val_x) == 500  # test held out of train

@@ -223,3 +223,18 @@ def test_new_run_on_a_full_disk_leaves_nothing_behind(small_disk, capsys):
     assert code == 2 and "disk full" in err and "Traceback" not in err
     assert list((small_disk / "runs").iterdir()) == []  # no folder, hidden or not, blocks the name
     filler.unlink()
+
+
+def test_app_offers_a_deliberate_restart_when_the_checkpoint_is_gone(trained):
+    from apptest_helpers import wait_for_state
+
+    trained.write_status(state="stopped", message="stopped at step 16")
+    trained.checkpoint_path.unlink()
+    at = open_page("train", run="trained")
+    widget(at, f"resume:{trained.path}").click().run()
+    assert any("checkpoint.pt is gone" in e.value for e in at.error) and not at.exception
+    assert trained.read_status()["state"] == "stopped"  # the refused resume changed nothing
+    widget(at, f"restart:{trained.path}").click().run()
+    assert not at.exception
+    assert wait_for_state(trained.path, ("finished",)) == "finished"
+    assert [r["step"] for r in trained.read_metrics().records] == list(range(2, 17, 2))

@@ -28,6 +28,13 @@ def lab_data():
     return load_lab_data()
 
 
+def data_caption() -> None:
+    """Which digits the lab trained on; when the built-in ones stood in for MNIST, where MNIST's files go."""
+    data = lab_data()
+    st.caption(f"Trained on {data.name}: {len(data.train_x):,} training, {len(data.val_x):,} validation and "
+               f"{len(data.test_x):,} test images." + (f" {data.note}" if data.note else ""))
+
+
 def accuracy_figure(pair: tuple[NetworkResult, NetworkResult], total: int) -> go.Figure:
     fig = go.Figure()
     for result, name, color in zip(pair, NAMES, COLORS):

@@ -8,10 +8,9 @@ import streamlit as st
 from dcgan.config import field_index
 from dcgan.devices import available_devices
 from dcgan.presets import DATASET_PRESETS
+from dcgan.registry import REGISTRY
 
-DATASET_LABELS = {"street-digits": "Street digits (built in, offline)", "svhn": "SVHN (house numbers)",
-                  "mnist": "MNIST (handwritten digits)", "fashion-mnist": "Fashion-MNIST",
-                  "cifar10": "CIFAR-10 (small photos)", "folder": "A folder of images (e.g. CelebA faces)"}
+DATASET_LABELS = {name: info.choice for name, info in REGISTRY.items()}
 
 
 @dataclass
