@@ -66,16 +66,21 @@ def ensure_available(cfg: DataConfig) -> None:
         image_files(Path(cfg.folder))  # a missing or empty folder is an error now
 
 
-def count_train_images(cfg: DataConfig) -> int:
-    """The number of images a run of `cfg` trains on (its limit applied), without loading them where possible."""
+def count_train_images(cfg: DataConfig, size: int, channels: int) -> int:
+    """The number of images a run of `cfg` trains on (its limit applied), without loading them where possible:
+    from the files' headers, or for a folder its image files (a small folder is loaded, and cached for the run,
+    as the preview does, so its unusable files are not counted)."""
     if cfg.dataset in TORCHVISION:
         from .torchvision_sets import count_train_images as count_files
 
         total = count_files(cfg.dataset, data_dir(cfg))
     elif cfg.dataset == "folder":
-        from .folder import image_files
+        from .folder import PREVIEW_CHECKS_ALL_UP_TO, image_files, load_folder
 
-        total = len(image_files(Path(cfg.folder)))
+        files = image_files(Path(cfg.folder))[: cfg.limit or None]
+        small = len(files) <= PREVIEW_CHECKS_ALL_UP_TO
+        total = len(load_folder(Path(cfg.folder), size, channels, data_dir(cfg) / "cache", cfg.limit).images) \
+            if small else len(files)
     else:
         from .street_digits import TRAIN_SIZE
 

@@ -37,7 +37,7 @@ def create_run(config: RunConfig, root: str | Path | None = None) -> RunDirector
     config.validate()
     resolve_device(config.train.device)
     ensure_available(config.data)  # a missing dataset is an error now, not in the background
-    images = count_train_images(config.data)
+    images = count_train_images(config.data, config.model.image_size, config.model.channels)
     if images < config.train.batch_size:
         raise ConfigError(f"{dataset_info(config.data.dataset).title} has {images:,} training images"
                           f"{' (with the limit)' if config.data.limit else ''}, fewer than one batch of "

@@ -227,7 +227,7 @@ def test_mnist_needs_only_its_training_files_raw_or_gzipped(tmp_path, gzipped):
     images = write_idx(tmp_path, "MNIST", n=40, prefixes=("train",), gzipped=gzipped)
     cfg = DataConfig(dataset="mnist", data_dir=str(tmp_path))
     ensure_available(cfg)  # no t10k files, maybe only .gz: nothing to download
-    assert count_train_images(cfg) == 40
+    assert count_train_images(cfg, 28, 1) == 40
     data = load_images(cfg, 28, 1)
     assert torch.equal(data.images[:, 0], torch.from_numpy(images))
 
@@ -236,8 +236,8 @@ def test_svhn_needs_only_train_32x32_mat(tmp_path):
     write_svhn(tmp_path, n=12)
     cfg = DataConfig(dataset="svhn", data_dir=str(tmp_path))
     ensure_available(cfg)
-    assert count_train_images(cfg) == 12 and count_train_images(DataConfig(dataset="svhn", data_dir=str(tmp_path),
-                                                                            limit=5)) == 5
+    assert count_train_images(cfg, 32, 3) == 12
+    assert count_train_images(DataConfig(dataset="svhn", data_dir=str(tmp_path), limit=5), 32, 3) == 5
 
 
 def test_a_run_that_cannot_train_is_refused_before_its_folder_is_made(tmp_path, monkeypatch):
@@ -282,3 +282,21 @@ def test_batch_norm_lab_reads_mnist_where_training_does_or_says_where_it_goes(tm
     mnist = load_lab_data(data_dir=str(tmp_path))
     assert mnist.name == "MNIST" and not mnist.note
     assert len(mnist.test_x) == 100 and len(mnist.train_x) + len(mnist.val_x) == 500  # test held out of train
+
+
+def test_a_folder_with_fewer_usable_images_than_a_batch_is_refused_before_its_run_folder(tmp_path, monkeypatch):
+    from dcgan.config import ConfigError
+    from dcgan.presets import preset_config
+    from dcgan.runs import create_run
+
+    monkeypatch.setenv("DCGAN_RUNS_DIR", str(tmp_path / "runs"))
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    for i in range(3):
+        Image.new("RGB", (20, 20), (i * 60, 0, 0)).save(folder / f"{i}.png")
+    for name in ("broken.png", "text.jpg"):
+        (folder / name).write_bytes(b"not a picture")
+    cfg = preset_config("folder", folder=str(folder), data_dir=str(tmp_path / "data"), batch_size=4, name="few")
+    with pytest.raises(ConfigError, match="has 3 training images, fewer than one batch of 4"):
+        create_run(cfg)  # five image files, of which three can be used
+    assert not (tmp_path / "runs" / "few").exists()
