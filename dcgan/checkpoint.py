@@ -215,8 +215,7 @@ def load_checkpoint(path: Path, *, name: str | None = None) -> dict:
 
 def _check_checkpoint_fields(ckpt: dict, name: str) -> None:
     """Resuming reads these (trainer._restore): a KeyError there would not say which file is at fault."""
-    broken = ("the checkpoint is damaged or incomplete, so the run cannot resume from it: restore it from a copy, "
-              "or train the run again from the start")
+    broken = "the checkpoint is damaged or incomplete, so the run cannot resume from it"
     for key, (kind, words) in CHECKPOINT_FIELDS.items():
         if key not in ckpt:
             raise CheckpointError(f"{name} has no {key!r}: {broken}")
@@ -232,6 +231,10 @@ def _check_checkpoint_fields(ckpt: dict, name: str) -> None:
         if bad is not None:
             raise CheckpointError(f"{name} holds {_short(ckpt[key][bad])} as {key} weight {_short(bad)}, "
                                   f"where a tensor belongs: {broken}")
+        bad = next((k for k, v in ckpt[key].items() if v.is_floating_point() and not torch.isfinite(v).all()), None)
+        if bad is not None:  # training from it would diverge again at its first step
+            raise CheckpointError(f"{name} holds NaN or infinite values in {key} weight {_short(bad)}, so training "
+                                  "cannot continue from it")
     rng = ckpt["rng"].get("torch")
     if not isinstance(rng, torch.Tensor) or rng.dtype != torch.uint8:
         raise CheckpointError(f"{name} has no random-number state ('rng' needs a 'torch' byte tensor): {broken}")

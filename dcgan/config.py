@@ -189,6 +189,9 @@ def field_index() -> dict[str, tuple[str, dataclasses.Field]]:
     return index
 
 
+KIND_WORDS = {"int": "a whole number", "float": "a number", "bool": "true or false", "str": "text"}
+
+
 def _coerce(value, kind: str, key: str):
     """Turn a JSON or command-line value into the field's type, or say why it cannot be."""
     try:
@@ -208,7 +211,7 @@ def _coerce(value, kind: str, key: str):
             return float(value)
         return str(value)
     except (TypeError, ValueError, OverflowError):
-        raise ConfigError(f"{key} expects a {kind}, got {value!r}") from None
+        raise ConfigError(f"{key} expects {KIND_WORDS.get(kind, 'a ' + kind)}, got {value!r}") from None
 
 
 def apply_overrides(config: RunConfig, overrides: dict) -> RunConfig:

@@ -7,6 +7,7 @@ file was replaced (a resume truncates it to the checkpoint's step with an atomic
 from __future__ import annotations
 
 import os
+from stat import S_ISREG
 
 from .rundir import RunDirectory
 
@@ -24,13 +25,13 @@ class MetricsFollower:
         """Read the lines appended since the last call; returns how many arrived."""
         try:
             stat = os.stat(self.run.metrics_path)
-        except FileNotFoundError:
+        except OSError:  # absent (or, damaged, unreadable): nothing to show
             self.records, self.offset, self.inode, self.skipped = [], 0, None, 0
             return 0
         if stat.st_ino != self.inode or stat.st_size < self.offset:
             self.records, self.offset, self.inode = [], 0, stat.st_ino  # replaced or truncated: start over
             self.skipped = 0
-        if stat.st_size == self.offset:
+        if stat.st_size == self.offset or not S_ISREG(stat.st_mode):  # unchanged, or not a regular file
             return 0
         new, end, skipped = self.run.read_metrics(self.offset)
         self.skipped += skipped

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from .checkpoint import CheckpointError, load_checkpoint
 from .config import ConfigError, RunConfig
-from .rundir import RunDirectory
+from .rundir import RunDamaged, RunDirectory
 
 # Settings a resume must keep: they shape the networks, the optimizers' tensors, the data order or the fixed
 # latent batch the checkpoint holds. Everything else (epochs, lr, logging, checkpoint and score cadence) may change.
@@ -31,13 +31,19 @@ def checkpoint_to_resume(run: RunDirectory, config: RunConfig) -> dict | None:
 
     ResumeRefused when the checkpoint is gone but the run has trained (resuming would silently start over
     and erase its metrics), or when config.json was edited so it no longer matches the checkpoint."""
+    problems = run.file_problems()
+    if problems:
+        raise RunDamaged(f"run {run.name} is damaged ({'; '.join(problems)}): move that away, or delete the run")
     if not run.checkpoint_path.exists():
         trained = run.read_metrics().records or run.samples()
         if trained:
             raise ResumeRefused(f"run {run.name} has trained but its checkpoint.pt is gone, so it cannot continue; "
                                 f"{restart_hint(run)}")
         return None
-    checkpoint = load_checkpoint(run.checkpoint_path)
+    try:
+        checkpoint = load_checkpoint(run.checkpoint_path)
+    except CheckpointError as err:
+        raise ResumeRefused(f"{err}; {restart_hint(run)}") from None
     try:
         saved = RunConfig.from_dict(checkpoint["config"]).validate()
     except ConfigError as err:

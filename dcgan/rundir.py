@@ -125,6 +125,8 @@ class RunDirectory:
                 chunk = f.read()
         except FileNotFoundError:
             return LinesRead([], 0, 0)
+        except OSError:  # not a file (file_problems says so) or unreadable: nothing can be read from it
+            return LinesRead([], 0, 0)
         end = chunk.rfind(b"\n") + 1  # a line still being written is left for the next read
         records, skipped = [], 0
         for line in chunk[:end].splitlines():
@@ -147,6 +149,12 @@ class RunDirectory:
         for step, grid in self.samples():
             if step > last_step:
                 grid.unlink(missing_ok=True)
+
+    def file_problems(self) -> list[str]:
+        """Files of the contract that are there but are not plain files (a folder named metrics.jsonl...)."""
+        files = (self.config_path, self.metrics_path, self.quality_path, self.checkpoint_path, self.status_path,
+                 self.generator_path, self.lock_path)
+        return [f"{path.name} is not a file" for path in files if path.exists() and not path.is_file()]
 
     def discard_training(self) -> None:
         """Everything training wrote, for a deliberate restart from step 0; config.json and the log stay."""

@@ -99,6 +99,8 @@ def resume(run: RunDirectory | str | Path, lr: float | None = None, restart: boo
     """Continue a stopped, interrupted, diverged or failed run in the background, from its checkpoint
     (or, with `restart`, from step 0)."""
     run = run if isinstance(run, RunDirectory) else RunDirectory(run)
+    if run.path.is_dir() and not run.exists():
+        raise RunDamaged(f"run {run.name} has no config.json, so it cannot be resumed: delete it")
     if not run.exists():
         raise FileNotFoundError(f"no run folder at {run.path}")
     launch(run, lr, restart)
@@ -148,6 +150,8 @@ def list_runs(root: str | Path | None = None) -> list[dict]:
     """One summary per run folder, newest first: what the runs table and `python -m dcgan runs` show.
     Stray files are left out; a folder whose files are damaged is listed as 'damaged', with the reason."""
     base = runs_root(root)
+    if base.exists() and not base.is_dir():
+        raise ConfigError(f"the runs folder {base} is a file, not a folder: choose another runs folder")
     if not base.is_dir():
         return []
     folders = [p for p in base.iterdir() if p.is_dir() and not p.name.startswith(".")]  # hidden: being created
@@ -171,6 +175,8 @@ def run_summary(run: RunDirectory) -> dict:
     status = status or {}
     if status_problem:
         problems.append(status_problem)
+    resumable = config is not None
+    problems += run.file_problems()
     state = effective_state(run, status)
     if problems and state not in ACTIVE_STATES:
         state = "damaged"
@@ -183,6 +189,7 @@ def run_summary(run: RunDirectory) -> dict:
         "g_loss": last.get("g_loss"), "images_per_s": status.get("images_per_s"),
         "created": created if is_kind(created, NUMBER) else _folder_time(run),
         "message": "; ".join(problems) if problems else status.get("message"), "problem": "; ".join(problems) or None,
+        "resumable": resumable and not run.file_problems(),
     }
 
 

@@ -80,7 +80,9 @@ with table_tab:
     c1, c2 = st.columns([2, 1])
     published = c1.radio("Iterations", ["the same for every row", "each row's published count (50,000 for most)"],
                          key="bn-table-its", horizontal=True)
-    same = c2.number_input("Iterations for every row", 1, MAX_ITERATIONS, 2000, 500, key="bn-table-n",
+    # No min/max on the widget: Streamlit would keep the old value and hide its reason in a tooltip, so an
+    # out-of-range count goes to the engine's check, whose message the page shows.
+    same = c2.number_input("Iterations for every row", value=2000, step=500, key="bn-table-n",
                            disabled=not published.startswith("the same"),
                            help=f"at most {MAX_ITERATIONS:,}: twice the lesson's longest runs")
     iterations = int(same) if published.startswith("the same") else None

@@ -30,7 +30,11 @@ def _open(name: str) -> None:
     st.query_params["run"] = name
 
 
-runs = list_runs()
+try:
+    runs = list_runs()
+except ConfigError as err:  # the runs folder (DCGAN_RUNS_DIR) is a file
+    st.error(str(err))
+    st.stop()
 with st.expander("Start a new run", expanded=not any(r["state"] in ACTIVE_STATES for r in runs)):
     dataset = st.selectbox("Dataset", DATASETS, format_func=DATASET_LABELS.get, key="dataset")
     folder = st.text_input("Image folder", key="folder", help="For example ~/data/img_align_celeba (CelebA). "
@@ -63,10 +67,14 @@ with st.expander("Start a new run", expanded=not any(r["state"] in ACTIVE_STATES
 
 open_name = st.session_state.get("open-run") or st.query_params.get("run")
 names = [r["name"] for r in runs]
-if open_name not in names:
+if open_name and open_name not in names:  # deleted, or a mistyped address: say so, and fix the address
+    st.warning(f"There is no run named {open_name!r} (deleted, or a mistyped address). Open one from the table below.")
+    st.session_state.pop("open-run", None)
+    st.query_params.pop("run", None)
+elif not open_name:
     active = [r["name"] for r in runs if r["state"] in ACTIVE_STATES]
     open_name = (active or names or [None])[0]
-if open_name:
+if open_name in names:
     st.subheader("Run")
     run_view(RunDirectory(runs_root() / open_name))
 

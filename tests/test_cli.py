@@ -40,7 +40,7 @@ def write_foreign(path):
     (["train", "--dataset", "imagenet"], "unknown dataset"),
     (["train", "--image-size", "48"], "power of two"),
     (["train", "--lr", "-1"], "learning rate must be positive"),
-    (["train", "--epochs", "many"], "expects a int"),
+    (["train", "--epochs", "many"], "expects a whole number"),
     (["train", "--bogus"], "unrecognized arguments"),
     (["train", "--dataset", "folder", "--folder", "/no/such/folder"], "does not exist"),
     (["resume", "no-such-run"], "no run folder"),

@@ -17,7 +17,7 @@ def test_round_trip_through_json(tmp_path):
 def test_overrides_reject_unknown_keys_and_wrong_types():
     with pytest.raises(ConfigError, match="unknown setting 'learning_rate'"):
         apply_overrides(RunConfig(), {"learning_rate": 0.1})
-    with pytest.raises(ConfigError, match="epochs expects a int"):
+    with pytest.raises(ConfigError, match="epochs expects a whole number"):
         apply_overrides(RunConfig(), {"epochs": "three"})
     with pytest.raises(ConfigError, match="unknown setting 'model.lr'"):
         apply_overrides(RunConfig(), {"model.lr": 0.1})  # lr lives in train
@@ -34,7 +34,7 @@ def test_overrides_reject_unknown_keys_and_wrong_types():
     # settings that size memory are bounded: a typo must not ask for gigabytes
     ({"g_width": 2800}, "g width must be a whole number from 0 to 512"), ({"z_dim": 10**6}, "z dim"),
     ({"batch_size": 10**7}, "batch size must be at most"), ({"sample_count": 10**6}, "sample count"),
-    ({"epochs": "1e999"}, "epochs expects a int"),
+    ({"epochs": "1e999"}, "epochs expects a whole number"),
 ])
 def test_validation_says_what_to_fix(override, message):
     with pytest.raises(ConfigError, match=message):

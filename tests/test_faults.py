@@ -238,3 +238,41 @@ def test_app_offers_a_deliberate_restart_when_the_checkpoint_is_gone(trained):
     assert not at.exception
     assert wait_for_state(trained.path, ("finished",)) == "finished"
     assert [r["step"] for r in trained.read_metrics().records] == list(range(2, 17, 2))
+
+
+@pytest.mark.parametrize("damage", ["missing-key", "nan-weights", "text"])
+def test_app_resume_of_a_damaged_checkpoint_is_a_message_and_offers_a_restart(trained, damage):
+    import torch
+
+    if damage == "text":
+        trained.checkpoint_path.write_text("not a checkpoint")
+    else:
+        ckpt = torch.load(trained.checkpoint_path, weights_only=True)
+        if damage == "missing-key":
+            del ckpt["generator"]
+        else:
+            next(iter(ckpt["generator"].values())).fill_(float("nan"))
+        torch.save(ckpt, trained.checkpoint_path)
+    trained.write_status(state="stopped", message="stopped at step 16")
+    at = open_page("train", run="trained")
+    widget(at, f"resume:{trained.path}").click().run()
+    assert not at.exception
+    assert any("checkpoint.pt" in e.value and "Restart in the app" in e.value for e in at.error)
+    assert widget(at, f"restart:{trained.path}")
+
+
+def test_a_metrics_file_that_is_a_folder_is_reported_not_a_traceback(trained, capsys):
+    trained.metrics_path.unlink()
+    trained.metrics_path.mkdir()
+    summary = {s["name"]: s for s in list_runs()}["trained"]
+    assert summary["state"] == "damaged" and "metrics.jsonl is not a file" in summary["problem"]
+    at = open_page("train", run="trained")
+    assert not at.exception and any("metrics.jsonl is not a file" in e.value for e in at.error)
+    code, _, err = cli(capsys, "resume", "trained")
+    assert code == 2 and "metrics.jsonl is not a file" in err
+
+
+def test_an_unknown_run_in_the_address_is_said_and_the_address_fixed(trained):
+    at = open_page("train", run="gone")
+    assert any("no run named 'gone'" in w.value for w in at.warning)
+    assert "run" not in at.query_params

@@ -7,7 +7,8 @@ import streamlit as st
 
 from dcgan.charts import comparison_figure, quality_comparison_figure
 from dcgan.rundir import RunDirectory, RunLocked
-from dcgan.runs import delete_run, runs_root
+from dcgan.rundir import ACTIVE_STATES
+from dcgan.runs import delete_run, effective_state, runs_root
 from ui.run_view import followed_metrics
 
 
@@ -17,7 +18,7 @@ def runs_table(runs: list[dict]) -> str | None:
         st.info("No runs yet: start one above.")
         return None
     rows = [{"name": r["name"], "dataset": r["dataset"], "state": r["state"],
-             "epochs": f"{r['epoch'] or 0:.2f} / {r['epochs']}", "D loss": r["d_loss"], "G loss": r["g_loss"],
+             "epochs": f"{r['epoch'] or 0:.2f}" + (f" / {r['epochs']}" if r["epochs"] else ""), "D loss": r["d_loss"], "G loss": r["g_loss"],
              "images/s": r["images_per_s"],
              "started": time.strftime("%Y-%m-%d %H:%M", time.localtime(r["created"])) if r["created"] else "",
              "note": r["problem"] or ""}  # what is damaged in a run folder: such a run can be opened and deleted
@@ -42,7 +43,11 @@ def runs_table(runs: list[dict]) -> str | None:
 
 
 def _confirm_delete(names: list[str]) -> None:
-    st.warning(f"Delete {', '.join(names)}? Its checkpoints, samples and metrics are removed for good.")
+    training = [n for n in names if effective_state(RunDirectory(runs_root() / n)) in ACTIVE_STATES]
+    whose = "Its" if len(names) == 1 else "Their"
+    st.warning(f"Delete {', '.join(names)}? {whose} checkpoints, samples and metrics are removed for good."
+               + (f" {', '.join(training)} {'is' if len(training) == 1 else 'are'} still training: stop "
+                  f"{'it' if len(training) == 1 else 'them'} first." if training else ""))
     yes, no, _ = st.columns([1, 1, 4])
     if yes.button("Yes, delete", key="confirm-delete-yes", type="primary"):
         for name in names:

@@ -38,7 +38,7 @@ SETTINGS = (
     ("Training", (
         Setting("epochs", "Epochs", step=1),
         Setting("batch_size", "Batch size", step=16),
-        Setting("lr", "Learning rate", step=1e-4, fmt="%.5f", help="Adam, for both networks (the paper: 0.0002)."),
+        Setting("lr", "Learning rate", step=1e-4, fmt="%g", help="Adam, for both networks (the paper: 0.0002)."),
         Setting("beta1", "Adam beta1", step=0.05, fmt="%.2f", help="The paper: 0.5; 0.9 makes DCGAN unstable."),
         Setting("label_smoothing", "Label smoothing", step=0.05, fmt="%.2f", help="0.1 makes the real label 0.9 (the lesson's trick)."),
         Setting("sample_every", "Sample grid every N steps", step=50, help="Besides every epoch's end; 0 = about every 30 s."),
