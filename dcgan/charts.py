@@ -71,40 +71,67 @@ def comparison_figure(runs: dict[str, list[dict]], height: int = 460) -> go.Figu
     return fig
 
 
-def quality_figure(records: list[dict], height: int = 300) -> go.Figure:
-    """Fréchet distance (lower is better) and the classifier's mean confidence, per epoch."""
-    fig = make_subplots(specs=[[{"secondary_y": True}]])
+MANIFOLD_SCORES = (("precision", "precision (samples look real)", COLORS[0]),
+                   ("recall", "recall (the data's variety is made)", COLORS[1]),
+                   ("density", "density", COLORS[4]), ("coverage", "coverage (collapse leaves it low)", COLORS[5]))
+
+
+def _classifier_title(record: dict) -> str:
+    """Which classifier scored, its accuracy, and whether that is good enough, for a chart's title."""
+    from .quality import describe_classifier  # late: quality.py loads torch, which the other charts never need
+
+    return describe_classifier(record) + ("" if record.get("reliable") is True else " — UNRELIABLE score")
+
+
+def quality_figure(records: list[dict], height: int = 460) -> go.Figure:
+    """Per epoch: the Fréchet distance (lower is better) above; precision, recall, density, coverage and the
+    classifier's confidence below (0..1; density can pass 1). The title names the classifier and its accuracy."""
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.1,
+                        subplot_titles=("Fréchet distance (lower is better)", "Precision, recall, density, coverage"))
     epochs = [r["epoch"] for r in records]
-    fig.add_trace(go.Scatter(x=epochs, y=[r["frechet"] for r in records], name="Fréchet distance (lower is better)",
-                             mode="lines+markers", line={"color": COLORS[3]}), secondary_y=False)
+    fig.add_trace(go.Scatter(x=epochs, y=[r["frechet"] for r in records], name="Fréchet distance",
+                             mode="lines+markers", line={"color": COLORS[3]}), row=1, col=1)
+    for key, name, color in MANIFOLD_SCORES:
+        values = [r.get(key) for r in records]  # absent from lines written before these scores existed
+        if any(v is not None for v in values):
+            fig.add_trace(go.Scatter(x=epochs, y=values, name=name, mode="lines+markers", line={"color": color}),
+                          row=2, col=1)
     fig.add_trace(go.Scatter(x=epochs, y=[r["confidence"] for r in records], name="classifier confidence",
-                             mode="lines+markers", line={"color": COLORS[2], "dash": "dot"}), secondary_y=True)
-    fig.update_yaxes(title_text="Fréchet distance", rangemode="tozero", secondary_y=False)
-    fig.update_yaxes(title_text="confidence", range=[0, 1], dtick=0.25, secondary_y=True)
-    fig.update_layout(height=height, xaxis_title="epoch", margin={"l": 10, "r": 10, "t": 30, "b": 10},
-                      legend={"orientation": "h", "y": -0.3}, uirevision="keep",
-                      title={"text": "Sample quality per epoch", "font": {"size": 14}})
+                             mode="lines", line={"color": COLORS[2], "dash": "dot"}), row=2, col=1)
+    fig.update_yaxes(rangemode="tozero", row=1, col=1)
+    densest = max([r.get("density") or 0 for r in records] + [1.0])
+    fig.update_yaxes(range=[0, max(1.05, densest * 1.05)], row=2, col=1)
+    fig.update_xaxes(title_text="epoch", row=2, col=1)
+    fig.update_layout(height=height, margin={"l": 10, "r": 10, "t": 60, "b": 10},
+                      legend={"orientation": "h", "y": -0.2}, uirevision="keep",
+                      title={"text": f"Sample quality per epoch · {_classifier_title(records[-1])}" if records
+                             else "Sample quality per epoch", "font": {"size": 14}})
     return fig
 
 
 def histogram_figure(record: dict, height: int = 300) -> go.Figure:
-    """Which digits the generator makes: the share of samples per predicted class (mode collapse shows)."""
+    """Which classes the generator makes: the share of samples per predicted class. Its biggest bar is red
+    only when the score gave a collapse verdict (a reliable classifier saw one class make most samples)."""
     shares = record["histogram"]
-    colors = [COLORS[1] if record.get("collapsed") and s == max(shares) else COLORS[0] for s in shares]
+    colors = [COLORS[1] if record.get("collapsed") is True and s == max(shares) else COLORS[0] for s in shares]
     fig = go.Figure(go.Bar(x=[str(i) for i in range(len(shares))], y=shares, marker_color=colors))
     fig.add_hline(y=1 / len(shares), line={"dash": "dot", "color": "gray"}, annotation_text="even")
     fig.update_xaxes(type="category")  # every digit labelled, not an axis of numbers
+    doubt = "" if record.get("reliable") is True else " (unreliable classifier: no collapse verdict)"
     fig.update_layout(height=height, xaxis_title="predicted class", yaxis_title="share of samples",
                       margin={"l": 10, "r": 10, "t": 30, "b": 10}, uirevision="keep",
-                      title={"text": f"Classes made at epoch {record['epoch']:g}", "font": {"size": 14}})
+                      title={"text": f"Classes made at epoch {record['epoch']:g}{doubt}", "font": {"size": 14}})
     return fig
 
 
 def quality_comparison_figure(runs: dict[str, list[dict]], height: int = 320) -> go.Figure:
+    """The Fréchet distance of several runs per epoch; a run whose score is unreliable is dashed and says so."""
     fig = go.Figure()
     for i, (name, records) in enumerate(runs.items()):
-        fig.add_trace(go.Scatter(x=[r["epoch"] for r in records], y=[r["frechet"] for r in records], name=name,
-                                 mode="lines+markers", line={"color": COLORS[i % len(COLORS)]}))
+        reliable = bool(records) and records[-1].get("reliable") is True
+        fig.add_trace(go.Scatter(x=[r["epoch"] for r in records], y=[r["frechet"] for r in records],
+                                 name=name if reliable else f"{name} (unreliable score)", mode="lines+markers",
+                                 line={"color": COLORS[i % len(COLORS)], "dash": "solid" if reliable else "dash"}))
     fig.update_layout(height=height, xaxis_title="epoch", yaxis_title="Fréchet distance (lower is better)",
                       margin={"l": 10, "r": 10, "t": 30, "b": 10}, legend={"orientation": "h", "y": -0.3},
                       uirevision="keep")

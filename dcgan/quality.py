@@ -3,8 +3,14 @@
 FID needs Inception weights this project cannot download; for digit datasets the field scores samples in
 the features of a small classifier of the same data instead (the penultimate layer, 128 numbers):
   - Fréchet distance between the Gaussian fits of real and generated features (the FID formula);
+  - precision and recall (Kynkäänniemi et al., 2019) and density and coverage (Naeem et al., 2020), from
+    k-nearest-neighbour balls around real and generated features: one Fréchet number cannot tell 'blurry
+    but varied' (low precision, high recall) from 'sharp but collapsed' (high precision, low coverage);
   - the classifier's mean confidence, an Inception-Score-like exp(E[KL(p(y|x) || p(y))]), and the
     histogram of predicted classes, which shows mode collapse (one digit made over and over).
+A score is only as good as its classifier: each carries the classifier's accuracy on held-out real
+images, and below RELIABLE_ACCURACY it is marked unreliable and gives no collapse verdict.
+How the classifier is trained and cached: scoring_classifier.py.
 """
 from __future__ import annotations
 
@@ -20,11 +26,19 @@ INPUT_SIZE = 32          # every image is scored at 32 px RGB (grayscale repeate
 FEATURES = 128
 SHIPPED_CLASSIFIER = Path(__file__).resolve().parent / "assets" / "classifier-street-digits.pt"
 CLASSIFIER_FORMAT = "dcgan-studio/classifier-v1"
+# A classifier that misreads more than one held-out real image in ten cannot tell a generator's wrong or
+# muddled digits from its own mistakes: its class histogram is off by up to that much per class and its
+# features mix classes. The 3-epoch classifiers the issue found misleading read 15% and 72%; trained until
+# good, the same sets reach 89% and 97%. Below this, scores are shown as unreliable and nothing is called
+# collapsed.
+RELIABLE_ACCURACY = 0.90
+NEAREST_K = 5             # k of the k-NN balls: Naeem et al.'s choice for density and coverage, used for all four
+MAX_MANIFOLD_POINTS = 2000  # real and generated features each: three 2,000 x 2,000 distance matrices, ~0.1 s on a CPU
 
 
 @dataclass
 class QualityConfig:
-    samples: int = 2000          # generated images scored per epoch
+    samples: int = 2000          # generated images scored (the most; quality_tracker.py may score fewer)
     real_samples: int = 10000    # training images whose features make the reference statistics
     batch: int = 500
     collapse_share: float = 0.5  # one class making more than this share of samples: mode collapse
@@ -52,13 +66,14 @@ class DigitClassifier(nn.Module):
 
 
 def to_classifier_input(images: torch.Tensor) -> torch.Tensor:
-    """uint8 [0, 255] or float [-1, 1] images of any size and 1 or 3 channels -> (B, 3, 32, 32) in [-1, 1]."""
+    """uint8 [0, 255] or float [-1, 1] images of any size and 1 or 3 channels -> (B, 3, 32, 32) in [-1, 1],
+    channels-last (the layout the CPU's convolutions run fastest in: 1.5x here)."""
     x = images.float() / 127.5 - 1 if images.dtype == torch.uint8 else images.float()
     if x.shape[1] == 1:
         x = x.expand(-1, 3, -1, -1)
     if x.shape[-1] != INPUT_SIZE:
         x = F.interpolate(x, size=(INPUT_SIZE, INPUT_SIZE), mode="bilinear", antialias=True, align_corners=False)
-    return x.contiguous()
+    return x.contiguous(memory_format=torch.channels_last)
 
 
 @torch.no_grad()
@@ -74,7 +89,12 @@ def classify(model: DigitClassifier, images: torch.Tensor, batch: int = 500) -> 
     return torch.cat(feats), torch.cat(probs)
 
 
-# -- the scores ---------------------------------------------------------------------------------------
+@torch.no_grad()
+def accuracy(model: DigitClassifier, images: torch.Tensor, labels: torch.Tensor) -> float:
+    return (classify(model, images)[1].argmax(1) == labels.long()).float().mean().item()
+
+
+# -- the real images' side ----------------------------------------------------------------------------
 @dataclass
 class FeatureStats:
     mean: torch.Tensor   # (128,) float64
@@ -86,6 +106,26 @@ class FeatureStats:
         return cls(f.mean(0), torch.cov(f.T))
 
 
+@dataclass
+class RealReference:
+    """What generated images are compared with: the Gaussian fit of real features (Fréchet distance) and up
+    to MAX_MANIFOLD_POINTS of the features themselves, spread over the set (precision, recall, ...)."""
+    stats: FeatureStats
+    points: torch.Tensor  # (M, 128) float32
+    images: int           # how many real images made the statistics
+
+    @classmethod
+    def of(cls, features: torch.Tensor) -> "RealReference":
+        return cls(FeatureStats.of(features), features[spread(len(features), MAX_MANIFOLD_POINTS)].float().clone(),
+                   len(features))
+
+
+def spread(count: int, n: int) -> torch.Tensor:
+    """min(n, count) indices spread evenly over range(count)."""
+    return torch.linspace(0, count - 1, min(n, count)).long()
+
+
+# -- the scores ---------------------------------------------------------------------------------------
 def frechet_distance(a: FeatureStats, b: FeatureStats) -> float:
     """|mu_a - mu_b|^2 + tr(S_a + S_b - 2 (S_a S_b)^1/2), with tr((S_a S_b)^1/2) computed as the sum of the
     square roots of the eigenvalues of S_a^1/2 S_b S_a^1/2 (symmetric, so no complex matrix square root)."""
@@ -95,82 +135,145 @@ def frechet_distance(a: FeatureStats, b: FeatureStats) -> float:
     return float((a.mean - b.mean).square().sum() + torch.trace(a.cov) + torch.trace(b.cov) - 2 * middle)
 
 
+def _kth_neighbour_distance(points: torch.Tensor, k: int) -> torch.Tensor:
+    """Each point's distance to its k-th nearest other point (the radius of its k-NN ball)."""
+    return torch.cdist(points, points).kthvalue(k + 1, dim=1).values  # +1: a point is its own nearest, at 0
+
+
+def manifold_scores(real: torch.Tensor, fake: torch.Tensor, k: int = NEAREST_K) -> dict[str, float]:
+    """Precision, recall (Kynkäänniemi et al. 2019), density and coverage (Naeem et al. 2020) of `fake`
+    against `real` features, each set's manifold estimated as the union of its points' k-NN balls:
+      precision: share of fakes inside the real manifold (are samples realistic?);
+      recall:    share of reals inside the fake manifold (is the data's variety made?);
+      density:   real balls a fake falls in, per fake, over k (about 1 when fakes are distributed like reals;
+                 unlike precision it is not fooled by a few outlying reals with huge balls);
+      coverage:  share of reals whose ball holds at least one fake (collapse leaves most reals uncovered)."""
+    real, fake = real.float(), fake.float()
+    k = min(k, len(real) - 1, len(fake) - 1)
+    if k < 1:
+        return {"precision": math.nan, "recall": math.nan, "density": math.nan, "coverage": math.nan}
+    real_radius, fake_radius = _kth_neighbour_distance(real, k), _kth_neighbour_distance(fake, k)
+    distance = torch.cdist(real, fake)                       # (reals, fakes)
+    in_real_ball = distance <= real_radius.unsqueeze(1)
+    return {"precision": in_real_ball.any(0).float().mean().item(),
+            "recall": (distance <= fake_radius.unsqueeze(0)).any(1).float().mean().item(),
+            "density": in_real_ball.sum(0).float().mean().item() / k,
+            "coverage": (distance.min(1).values <= real_radius).float().mean().item()}
+
+
+def is_reliable(classifier_accuracy: float | None) -> bool:
+    """A classifier of this very dataset, tested on its held-out real images, reading at least RELIABLE_ACCURACY
+    of them right. None = unknown (another dataset's classifier, or a score written before accuracy was kept)."""
+    return classifier_accuracy is not None and classifier_accuracy >= RELIABLE_ACCURACY
+
+
 @dataclass
 class QualityScore:
     frechet: float                  # lower is better; 0 = the same feature statistics as the real images
     confidence: float               # mean top-class probability: high when samples read as some digit
     inception_like: float           # exp(E KL(p(y|x) || p(y))): high when confident AND varied (max = classes)
     histogram: list[float] = field(default_factory=list)  # share of samples per predicted class
-    collapsed: bool = False         # one class makes more than QualityConfig.collapse_share of samples
+    collapsed: bool | None = None   # one class makes most samples; None = no verdict (unreliable classifier)
     feature_space: str = ""         # which classifier's features
+    classifier_accuracy: float | None = None  # its test accuracy on this dataset's held-out images; None = unknown
+    precision: float = math.nan
+    recall: float = math.nan
+    density: float = math.nan
+    coverage: float = math.nan
+    samples: int = 0                # generated (or real) images scored
+
+    @property
+    def reliable(self) -> bool:
+        return is_reliable(self.classifier_accuracy)
 
     def to_dict(self) -> dict:
+        """What quality.jsonl holds (run_records.QUALITY_FIELDS says what a reader checks)."""
+        number = lambda v: None if v is None or math.isnan(v) else round(v, 4)
         return {"frechet": round(self.frechet, 4), "confidence": round(self.confidence, 4),
                 "inception_like": round(self.inception_like, 4), "histogram": [round(h, 4) for h in self.histogram],
-                "collapsed": self.collapsed, "feature_space": self.feature_space}
+                "collapsed": self.collapsed, "feature_space": self.feature_space,
+                "classifier_accuracy": number(self.classifier_accuracy), "reliable": self.reliable,
+                **{k: number(getattr(self, k)) for k in ("precision", "recall", "density", "coverage")},
+                "samples": self.samples}
 
 
-def score_features(features: torch.Tensor, probs: torch.Tensor, real: FeatureStats, cfg: QualityConfig = QualityConfig(),
-                   feature_space: str = "") -> QualityScore:
+def score_features(features: torch.Tensor, probs: torch.Tensor, real: RealReference, cfg: QualityConfig = QualityConfig(),
+                   feature_space: str = "", classifier_accuracy: float | None = None) -> QualityScore:
     marginal = probs.mean(0)
     kl = (probs * (probs.clamp_min(1e-12).log() - marginal.clamp_min(1e-12).log())).sum(1).mean()
     histogram = torch.bincount(probs.argmax(1), minlength=probs.shape[1]).float() / len(probs)
-    return QualityScore(frechet_distance(FeatureStats.of(features), real), probs.max(1).values.mean().item(),
-                        math.exp(kl.item()), histogram.tolist(), bool(histogram.max() > cfg.collapse_share),
-                        feature_space)
+    # The collapse verdict reads the class histogram, which is only as right as the classifier.
+    collapsed = bool(histogram.max() > cfg.collapse_share) if is_reliable(classifier_accuracy) else None
+    manifold = manifold_scores(real.points, features[spread(len(features), MAX_MANIFOLD_POINTS)])
+    return QualityScore(frechet_distance(FeatureStats.of(features), real.stats), probs.max(1).values.mean().item(),
+                        math.exp(kl.item()), histogram.tolist(), collapsed, feature_space, classifier_accuracy,
+                        samples=len(features), **manifold)
 
 
-def score_images(model: DigitClassifier, images: torch.Tensor, real: FeatureStats, cfg: QualityConfig = QualityConfig(),
-                 feature_space: str = "") -> QualityScore:
+def score_images(model: DigitClassifier, images: torch.Tensor, real: RealReference, cfg: QualityConfig = QualityConfig(),
+                 feature_space: str = "", classifier_accuracy: float | None = None) -> QualityScore:
     features, probs = classify(model, images, cfg.batch)
-    return score_features(features, probs, real, cfg, feature_space)
+    return score_features(features, probs, real, cfg, feature_space, classifier_accuracy)
 
 
 @torch.no_grad()
-def score_generator(G: nn.Module, model: DigitClassifier, real: FeatureStats, cfg: QualityConfig = QualityConfig(),
-                    feature_space: str = "") -> QualityScore:
-    """Score cfg.samples images of G (eval mode) drawn from a fixed z."""
+def generate(G: nn.Module, count: int, cfg: QualityConfig = QualityConfig()) -> torch.Tensor:
+    """`count` images of G (eval mode) from the run's fixed scoring z: the same first z at any count."""
     was_training = G.training
     G.eval()
     device = next(G.parameters()).device
-    z = torch.randn(cfg.samples, G.cfg.z_dim, generator=torch.Generator().manual_seed(cfg.seed))
+    z = torch.randn(count, G.cfg.z_dim, generator=torch.Generator().manual_seed(cfg.seed))
     images = torch.cat([G(chunk.to(device)).float() for chunk in z.split(cfg.batch)])
     G.train(was_training)
-    return score_images(model, images, real, cfg, feature_space)
+    return images
 
 
-# -- the classifier: training, files, which one a dataset uses ---------------------------------------
-def train_classifier(images: torch.Tensor, labels: torch.Tensor, epochs: int = 3, batch: int = 256, lr: float = 1e-3,
-                     seed: int = 0, progress=None) -> DigitClassifier:
-    """Train on uint8 images (N, C, H, W) and labels (N,); `progress(epoch, step, steps, loss)`."""
-    torch.manual_seed(seed)
-    model = DigitClassifier().to(memory_format=torch.channels_last)
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    batch = min(batch, len(images))
-    steps = len(images) // batch
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr * 3, total_steps=epochs * steps)
-    order = torch.Generator().manual_seed(seed)
-    for epoch in range(epochs):
-        model.train()
-        perm = torch.randperm(len(images), generator=order)
-        for step in range(steps):
-            idx = perm[step * batch:(step + 1) * batch]
-            x = to_classifier_input(images[idx]).contiguous(memory_format=torch.channels_last)
-            loss = F.cross_entropy(model(x)[1], labels[idx].long())
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-            if progress:
-                progress(epoch, step + 1, steps, loss.item())
-    return model.eval()
+def score_generator(G: nn.Module, model: DigitClassifier, real: RealReference, cfg: QualityConfig = QualityConfig(),
+                    feature_space: str = "", classifier_accuracy: float | None = None) -> QualityScore:
+    """Score cfg.samples images of G drawn from a fixed z."""
+    return score_images(model, generate(G, cfg.samples, cfg), real, cfg, feature_space, classifier_accuracy)
 
 
-@torch.no_grad()
-def accuracy(model: DigitClassifier, images: torch.Tensor, labels: torch.Tensor) -> float:
-    return (classify(model, images)[1].argmax(1) == labels.long()).float().mean().item()
+def reliability_note(record: dict) -> str | None:
+    """Why a quality.jsonl line's score cannot be trusted, in words that say what to do; None when it can."""
+    accuracy, space = record.get("classifier_accuracy"), record.get("feature_space") or "classifier"
+    if record.get("reliable") is True:
+        return None
+    if "(no " in space:  # scored in another dataset's classifier (classifier_for's name says so)
+        return (f"unreliable: scored in the features of the {space.split(' (')[0]}, which was not trained on these "
+                "images; no collapse verdict. The Fréchet distance still shows the trend from epoch to epoch")
+    if not isinstance(accuracy, (int, float)):
+        return "unreliable: this score does not record its classifier's accuracy (an older version wrote it); no collapse verdict"
+    return (f"unreliable: the {space} reads only {accuracy:.1%} of held-out real images right (below "
+            f"{RELIABLE_ACCURACY:.0%}); no collapse verdict. More labelled training images make a better one "
+            "(scripts/train_classifier.py --retrain)")
 
 
+def describe_classifier(record: dict) -> str:
+    """'mnist classifier, test accuracy 97.1%' (or without the accuracy when it is not known)."""
+    accuracy = record.get("classifier_accuracy")
+    known = isinstance(accuracy, (int, float)) and "(no " not in (record.get("feature_space") or "")
+    return f"{record.get('feature_space')}" + (f", test accuracy {accuracy:.1%}" if known else "")
+
+
+def describe_score(record: dict) -> str:
+    """One line for a terminal: the score at an epoch, its classifier's accuracy, and what it cannot say."""
+    manifold = " · ".join(f"{k} {record[k]:.2f}" for k in ("precision", "recall", "density", "coverage")
+                          if isinstance(record.get(k), (int, float)))
+    line = (f"quality at epoch {record['epoch']:g}: Fréchet distance {record['frechet']:.1f}"
+            + (f" · {manifold}" if manifold else "")
+            + (f" · {record['samples']:,} samples in {record.get('seconds', 0):.1f} s" if record.get("samples") else "")
+            + f" · {describe_classifier(record)}")
+    note = reliability_note(record)
+    if note:
+        return f"{line}\n  {note}"
+    if record.get("collapsed") is True:
+        top = max(range(len(record["histogram"])), key=record["histogram"].__getitem__)
+        return f"{line}\n  class {top} makes {record['histogram'][top]:.0%} of the samples: the generator may be collapsing onto it"
+    return line
+
+
+# -- classifier files ---------------------------------------------------------------------------------
 def save_classifier(path: Path, model: DigitClassifier, **meta) -> None:
     from .fileio import atomic_save_torch
 
@@ -183,41 +286,6 @@ def load_classifier(path: Path) -> tuple[DigitClassifier, dict]:
     if not isinstance(obj, dict) or obj.get("format") != CLASSIFIER_FORMAT:
         raise ValueError(f"{path} is not a classifier saved by DCGAN Studio")
     with torch.random.fork_rng(devices=[]):  # building the layers draws random weights: keep the trainer's RNG
-        model = DigitClassifier()
+        model = DigitClassifier(obj.get("classes", 10))
     model.load_state_dict(obj["state_dict"])
-    return model.eval(), {k: v for k, v in obj.items() if k != "state_dict"}
-
-
-def classifier_path(dataset: str, cache_dir: Path) -> Path:
-    return SHIPPED_CLASSIFIER if dataset == "street-digits" else Path(cache_dir) / f"classifier-{dataset}.pt"
-
-
-LABELLED = ("street-digits", "svhn", "mnist", "fashion-mnist", "cifar10")
-
-
-def ensure_classifier(data_cfg, epochs: int = 3, progress=None) -> Path:
-    """Train the dataset's scoring classifier once (train split), test it, and cache it with its test
-    accuracy in the data folder; returns its path (at once when it exists). `progress(epoch, step, steps, loss)`."""
-    from .datasets import data_dir, load_images
-
-    path = classifier_path(data_cfg.dataset, data_dir(data_cfg) / "cache")
-    if path.exists():
-        return path
-    cfg = type(data_cfg)(dataset=data_cfg.dataset, data_dir=data_cfg.data_dir)  # the whole set, whatever the run's limit
-    train, test = load_images(cfg, INPUT_SIZE, 3, "train"), load_images(cfg, INPUT_SIZE, 3, "test")
-    model = train_classifier(train.images, train.labels, epochs, progress=progress)
-    save_classifier(path, model, dataset=cfg.dataset, test_accuracy=accuracy(model, test.images, test.labels),
-                    epochs=epochs, train_images=len(train))
-    return path
-
-
-def classifier_for(dataset: str, cache_dir: Path) -> tuple[DigitClassifier, dict, str] | None:
-    """The dataset's own classifier if one has been trained (street-digits ships one), else the
-    street-digits classifier, said so in the returned feature-space name; None if neither exists."""
-    for name in (dataset, "street-digits"):
-        path = classifier_path(name, cache_dir)
-        if path.exists():
-            model, meta = load_classifier(path)
-            space = f"{name} classifier" + ("" if name == dataset else f" (no {dataset} classifier: features of another)")
-            return model, meta, space
-    return None
+    return model.to(memory_format=torch.channels_last).eval(), {k: v for k, v in obj.items() if k != "state_dict"}

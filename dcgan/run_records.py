@@ -10,12 +10,14 @@ from __future__ import annotations
 import json
 import numbers
 
-NUMBER, WHOLE, TEXT, MAPPING = "number", "whole number", "text", "object"
+NUMBER, WHOLE, TEXT, MAPPING, FLAG = "number", "whole number", "text", "object", "true or false"
 STATUS_FIELDS = {  # field -> kind; None is allowed for every field (unknown yet, or cleared)
     "state": TEXT, "message": TEXT, "error": TEXT, "device": TEXT, "dataset": TEXT,
     "step": WHOLE, "total_steps": WHOLE, "steps_per_epoch": WHOLE, "images": WHOLE, "epochs": WHOLE, "pid": WHOLE,
     "epoch": NUMBER, "images_per_s": NUMBER, "eta_s": NUMBER, "elapsed_s": NUMBER, "updated": NUMBER,
     "last": MAPPING,
+    # the quality score (quality_tracker.py): its classifier's training, its cost and plan, the newest score
+    "preparing": MAPPING, "scoring_s": NUMBER, "score_plan": MAPPING, "quality": MAPPING,
 }
 
 
@@ -26,6 +28,8 @@ def is_kind(value, kind: str) -> bool:
         return isinstance(value, numbers.Real) and not isinstance(value, bool)
     if kind == TEXT:
         return isinstance(value, str)
+    if kind == FLAG:
+        return isinstance(value, bool)
     return isinstance(value, dict)
 
 
@@ -48,12 +52,17 @@ def clean_status(raw) -> tuple[dict, str | None]:
 
 
 QUALITY_FIELDS = {"epoch": NUMBER, "frechet": NUMBER, "confidence": NUMBER, "feature_space": TEXT}  # charts need these
+# Written since the score keeps its classifier's accuracy (quality.py's QualityScore.to_dict): absent from older
+# lines, which stay readable; when present, of this kind or null (null: not known, or no verdict).
+QUALITY_LATER_FIELDS = {"classifier_accuracy": NUMBER, "reliable": FLAG, "collapsed": FLAG, "precision": NUMBER,
+                        "recall": NUMBER, "density": NUMBER, "coverage": NUMBER, "samples": WHOLE, "seconds": NUMBER}
 
 
 def parse_metrics_line(line: bytes, numeric: bool) -> dict | None:
     """A metrics.jsonl (`numeric`) or quality.jsonl line as a dict, or None when it is damaged: not UTF-8,
     not JSON, not an object, no whole-number step; in metrics.jsonl a value that is not a number; in
-    quality.jsonl a score the charts need missing or of the wrong type."""
+    quality.jsonl a score the charts need missing or of the wrong type, or a later field (QUALITY_LATER_FIELDS)
+    of the wrong type."""
     try:
         record = json.loads(line)
     except ValueError:  # JSONDecodeError and UnicodeDecodeError alike
@@ -65,5 +74,7 @@ def parse_metrics_line(line: bytes, numeric: bool) -> dict | None:
     histogram = record.get("histogram")
     if not (all(is_kind(record.get(k), kind) for k, kind in QUALITY_FIELDS.items()) and isinstance(histogram, list)
             and histogram and all(is_kind(h, NUMBER) for h in histogram)):
+        return None
+    if not all(record.get(k) is None or is_kind(record[k], kind) for k, kind in QUALITY_LATER_FIELDS.items()):
         return None
     return record

@@ -157,7 +157,9 @@ class _Training:
         # this thread while training goes on: on a GPU an epoch can take half a second, and writing them
         # in the loop cost a fifth of it at 64 px (benchmarks/step_breakdown.py).
         self.writer = ThreadPoolExecutor(1, thread_name_prefix="checkpoint")
-        self.scorer = EpochScorer.create(run, cfg, self.batches, self.device)  # quality.jsonl; None = not scored
+        # quality.jsonl; None = not scored. Preparing it may train the dataset's classifier first (once per
+        # dataset), with its progress in status.json and through progress_fn: never a silent wait.
+        self.scorer = EpochScorer.create(run, cfg, self.batches, self.device, progress_fn)
         self.pending_writes: list[Future] = []
 
     def _restore(self, ckpt: dict) -> None:
@@ -200,7 +202,7 @@ class _Training:
                         self._sample()
                         last_sample = time.perf_counter()
                     if self.scorer and (epoch_end or (t.score_every and self.step % t.score_every == 0)):
-                        self.scorer(self.G, self.step, self.step / self.steps_per_epoch)
+                        self._score(asked=bool(t.score_every and self.step % t.score_every == 0))
                     if epoch_end or now - last_checkpoint > t.checkpoint_every_s:
                         state = self._log()
                         if state != "running":
@@ -214,6 +216,18 @@ class _Training:
             return self._finish(state)
         finally:
             self.writer.shutdown(wait=True)
+
+    def _score(self, asked: bool) -> None:
+        """Score the generator: at an epoch end when the scorer's time budget allows, at a `score_every` step
+        always. Its time is left out of the training window, so images/s is of training alone (quality.jsonl
+        and status.json's scoring_s say what the score cost)."""
+        started = time.perf_counter()
+        epoch = self.step / self.steps_per_epoch
+        if asked:
+            self.scorer.score(self.G, self.step, epoch, self.elapsed)
+        else:
+            self.scorer.at_epoch_end(self.G, self.step, round(epoch), self.elapsed)
+        self.window_start += time.perf_counter() - started
 
     def _log(self) -> str:
         """Write a metrics line for the steps since the last one; 'diverged' if a loss is NaN/inf."""
