@@ -1,5 +1,8 @@
 """Score each shipped generator (dcgan/quality.py) and write the figures into its card in checkpoints/.
 
+Each card's "sample quality" row says which classifier scored, its test accuracy (and whether that makes the
+score reliable), the Fréchet distance, precision, recall, density and coverage, against the same figures
+for real held-out images.
   python scripts/score_checkpoints.py
 """
 from __future__ import annotations
@@ -9,32 +12,36 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import torch  # noqa: E402
-
 from dcgan.catalog import shipped_generators  # noqa: E402
 from dcgan.checkpoint import load_generator  # noqa: E402
 from dcgan.config import DataConfig  # noqa: E402
 from dcgan.datasets import load_images  # noqa: E402
-from dcgan.quality import (SHIPPED_CLASSIFIER, FeatureStats, QualityConfig, classify, load_classifier,  # noqa: E402
-                           score_generator, score_images)
+from dcgan.quality import QualityConfig, RealReference, classify, reliability_note, score_generator, score_images, spread  # noqa: E402
+from dcgan.scoring_classifier import classifier_for  # noqa: E402
 
 ROW = "| sample quality |"
 
 
+def figures(score) -> str:
+    return (f"Fréchet distance {score.frechet:.1f}, precision {score.precision:.2f}, recall {score.recall:.2f}, "
+            f"density {score.density:.2f}, coverage {score.coverage:.2f}, confidence {score.confidence:.2f}, "
+            f"Inception-like {score.inception_like:.2f} / 10")
+
+
 def main() -> None:
-    model, _ = load_classifier(SHIPPED_CLASSIFIER)
+    classifier = classifier_for(DataConfig())
     cfg = QualityConfig()
     train = load_images(DataConfig(), 32, 3, "train")
-    pick = torch.linspace(0, len(train) - 1, cfg.real_samples).long()
-    real = FeatureStats.of(classify(model, train.images[pick])[0])
-    test = load_images(DataConfig(), 32, 3, "test")
-    held_out = score_images(model, test.images[:cfg.samples], real, cfg)
+    real = RealReference.of(classify(classifier.model, train.images[spread(len(train), cfg.real_samples)])[0])
+    test = load_images(DataConfig(), 32, 3, "test")  # rendered from another seed: held out from both
+    held_out = score_images(classifier.model, test.images[:cfg.samples], real, cfg, classifier.feature_space,
+                            classifier.accuracy)
+    note = reliability_note(held_out.to_dict()) or "reliable"
     for entry in shipped_generators():
         G, _ = load_generator(entry["path"])
-        score = score_generator(G, model, real, cfg)
-        line = (f"{ROW} Fréchet distance {score.frechet:.1f} in the street-digits classifier's features, confidence "
-                f"{score.confidence:.2f}, Inception-like {score.inception_like:.2f} / 10 over {cfg.samples:,} samples "
-                f"(real held-out images: {held_out.frechet:.1f}, {held_out.confidence:.2f}, {held_out.inception_like:.2f}); "
+        score = score_generator(G, classifier.model, real, cfg, classifier.feature_space, classifier.accuracy)
+        line = (f"{ROW} {figures(score)}, over {cfg.samples:,} samples in the {classifier.feature_space}'s features "
+                f"(test accuracy {classifier.accuracy:.2%}: {note}); real held-out images: {figures(held_out)}; "
                 f"classes made: {' '.join(f'{i}:{h:.0%}' for i, h in enumerate(score.histogram))} |")
         card = entry["card"]
         lines = [l for l in card.read_text().splitlines() if not l.startswith(ROW)]
