@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from . import bnlab_cli
-from .config import MAX_SAMPLE_COUNT, ConfigError, RunConfig, apply_overrides, field_index, load_config_file
+from .config import MAX_SAMPLE_COUNT, ConfigError, DataConfig, apply_overrides, field_index, load_config_file
 from .progress import ProgressBar, format_duration
 
 USAGE_ERROR = 2
@@ -38,8 +38,11 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="dcgan", description="Train and sample Deep Convolutional GANs (DCGAN Studio).")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    train = sub.add_parser("train", help="train a new run in this terminal")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser,
+                                metavar="{train,resume,sample,runs,bn-lab}")  # `worker` is for background runs only
+    train = sub.add_parser("train", help="train a new run in this terminal",
+                           description="Train a new run. Settings start from the dataset's preset (the same as "
+                                       "the app's form); flags and --config override them.")
     train.add_argument("--config", help="a JSON file of settings (flags given here override it)")
     train.add_argument("--runs-dir", help="where run folders live (default: $DCGAN_RUNS_DIR or ./runs)")
     train.add_argument("--background", action="store_true", help="start the run detached and return at once")
@@ -59,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     runs = sub.add_parser("runs", help="list runs and their state")
     runs.add_argument("--runs-dir")
     bnlab_cli.add_parser(sub)
-    worker = sub.add_parser("worker", help=argparse.SUPPRESS)  # what a background run executes
+    worker = sub.add_parser("worker")  # what a background run executes (left out of the usage line above)
     worker.add_argument("run")
     return parser
 
@@ -77,6 +80,8 @@ def _resolve_run(name: str, runs_dir: str | None):
     for candidate in (Path(name), runs_root(runs_dir) / name):
         if (candidate / "config.json").exists():
             return RunDirectory(candidate)
+    if (runs_root(runs_dir) / name).is_dir():
+        raise FileNotFoundError(f"run {name} has no config.json, so it cannot be resumed: delete its folder")
     raise FileNotFoundError(f"no run folder {name!r} (looked in . and {runs_root(runs_dir)}); `python -m dcgan runs` lists them")
 
 
@@ -84,10 +89,22 @@ def _train_in_terminal(run) -> int:
     from .trainer import train_run
 
     print(f"run folder: {run.path}", file=sys.stderr)
-    bar = None
+    bar = preparing = None
+    scores_shown = set()
 
     def progress(status: dict) -> None:
-        nonlocal bar
+        nonlocal bar, preparing
+        if status.get("preparing"):  # the scoring classifier trains before the first step (once per dataset)
+            preparing = _show_preparing(status, preparing)
+            return
+        if preparing:
+            preparing.close()
+            preparing = None
+        _print_new_score(status.get("quality"), scores_shown, bar)
+        if "epoch" not in status:  # a score asked for before the first metrics line
+            return
+        if bar is None:  # the first progress report: the data is loaded, say what of it was left out
+            _print_skipped(status)
         bar = bar or ProgressBar(status.get("total_steps") or 1, label=run.name)
         last = status.get("last", {})
         bar.update(status["step"], f"steps | epoch {status['epoch']:.2f} | {status['images_per_s']:.0f} img/s | "
@@ -96,16 +113,65 @@ def _train_in_terminal(run) -> int:
     final = train_run(run, progress_fn=progress)
     if bar:
         bar.close()
+    else:  # ended before its first progress report
+        _print_skipped(final)
     print(f"{final['state']}: {final.get('message') or ''} (step {final.get('step')}, "
-          f"{format_duration(final.get('elapsed_s'))} of training)", file=sys.stderr)
+          f"{format_duration(final.get('elapsed_s'))} of training{_scoring_share(final)})", file=sys.stderr)
+    if not scores_shown and isinstance(final.get("score_plan"), dict):
+        from .quality_tracker import describe_plan
+
+        print(f"no quality score: the run was too short for one within its budget ({describe_plan(final['score_plan'])}); "
+              "train longer, or ask for one with --score-every STEPS", file=sys.stderr)
     return 0 if final["state"] in ("finished", "stopped") else 1
 
 
+def _show_preparing(status: dict, bar):
+    """The scoring classifier's training, on its own progress bar: a run's first step waits on it."""
+    if bar is None:
+        print(status.get("message") or "preparing the quality score", file=sys.stderr)
+        bar = ProgressBar(1000, label=status["preparing"].get("task") or "preparing")
+    step = status["preparing"]
+    done = step.get("done") or 0
+    bar.update(int(done * 1000), step.get("detail") or "", step.get("eta_s"), force=done >= 1)  # its end always shows
+    return bar
+
+
+def _print_new_score(record: dict | None, shown: set, bar) -> None:
+    """A quality score, once, on its own line above the progress bar, with its classifier's accuracy."""
+    from .quality import describe_score
+
+    if not record or record.get("step") in shown:
+        return
+    shown.add(record.get("step"))
+    print(("\r\033[K" if bar and bar.tty else "") + describe_score(record), file=sys.stderr)
+
+
+def _scoring_share(status: dict) -> str:
+    """', 2.1 s of quality scoring (3.4%)' from the final status; '' when nothing was scored."""
+    scoring, training = status.get("scoring_s"), status.get("elapsed_s")
+    if not isinstance(scoring, (int, float)) or not isinstance(training, (int, float)) or training <= 0:
+        return ""
+    return f", {scoring:.1f} s of quality scoring besides ({scoring / training:.1%})"
+
+
+def _print_skipped(status: dict) -> None:
+    """A folder's skipped files (status.json's skipped_files), before the progress bar starts."""
+    from .folder import describe_skipped_report
+
+    said = describe_skipped_report(status.get("skipped_files"))
+    if said:
+        print(f"{said}; training on the other {status.get('images') or 0:,} images", file=sys.stderr)
+
+
 def _cmd_train(args) -> int:
+    from .presets import preset_config
     from .runs import create_run, launch
 
-    config = load_config_file(args.config) if args.config else RunConfig()
     overrides = {name: getattr(args, name) for name in field_index() if getattr(args, name) is not None}
+    if args.config:
+        config = load_config_file(args.config)  # a whole config: every setting as the file says, then the flags
+    else:  # the dataset's preset, as the app's form opens on it, then the flags
+        config = preset_config(overrides.get("dataset") or DataConfig.dataset)
     config = apply_overrides(config, overrides)
     _check_runs_dir(args.runs_dir)
     run = create_run(config, args.runs_dir)
@@ -120,7 +186,8 @@ def _cmd_resume(args) -> int:
 
     run = _resolve_run(args.run, args.runs_dir)
     if args.background:
-        print(f"resumed {run.name} in the background (pid {launch(run, args.lr, args.restart)})")
+        pid = launch(run, args.lr, args.restart)
+        print(f"{'restarted' if args.restart else 'resumed'} {run.name} in the background (pid {pid})")
         return 0
     run.acquire_lock()  # before any change: a resume refused because the run is training changes nothing
     try:

@@ -157,10 +157,11 @@ def test_diverged_run_offers_a_resume_with_half_the_learning_rate(runs_dir):
     wait_for_state(run.path, ("stopped", "finished"))
 
 
-def test_train_page_plots_the_quality_score_and_class_histogram(runs_dir):
+def test_train_page_plots_the_quality_score_and_class_histogram(runs_dir, monkeypatch):
     from conftest import tiny_config
     from dcgan.runs import start_run
 
+    monkeypatch.setenv("DCGAN_SCORE_BUDGET", "inf")  # the background trainer inherits it: score every epoch
     start_run(tiny_config("scored-run", epochs=2))
     wait_for_state(runs_dir / "scored-run")
     at = open_page("train", run="scored-run")

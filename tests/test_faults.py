@@ -219,7 +219,7 @@ def test_disk_full_mid_run_fails_clearly_keeps_the_checkpoint_and_resumes(small_
 def test_new_run_on_a_full_disk_leaves_nothing_behind(small_disk, capsys):
     (small_disk / "runs").mkdir()
     filler = fill(small_disk)
-    code, _, err = cli(capsys, "train", "--name", "nospace", "--limit", "64", "--device", "cpu")
+    code, _, err = cli(capsys, "train", "--name", "nospace", "--limit", "64", "--batch-size", "32", "--device", "cpu")
     assert code == 2 and "disk full" in err and "Traceback" not in err
     assert list((small_disk / "runs").iterdir()) == []  # no folder, hidden or not, blocks the name
     filler.unlink()

@@ -8,7 +8,9 @@ from __future__ import annotations
 import streamlit as st
 
 from dcgan.charts import histogram_figure, quality_figure, training_figure
+from dcgan.checkpoint import CheckpointError
 from dcgan.config import ConfigError
+from dcgan.folder import describe_skipped_report
 from dcgan.live import MetricsFollower
 from dcgan.progress import format_duration
 from dcgan.resuming import ResumeRefused
@@ -18,6 +20,8 @@ from dcgan.watchdog import HEALTHY, diagnose
 
 REFRESH_S = 1.0
 QUALITY_SAMPLES_NOTE = "the same generated images each epoch"
+QUALITY_WAIT_NOTE = ("once it costs no more than its share of the training time so far: on short epochs every few "
+                     "epochs, ending at the last")
 STATE_LABELS = {"starting": "⏳ starting", "running": "🟢 running", "finished": "✅ finished", "stopped": "⏸️ stopped",
                 "interrupted": "⚠️ interrupted (its process is gone: resume it)", "failed": "❌ failed",
                 "diverged": "💥 diverged"}
@@ -62,11 +66,13 @@ def _run_panel(run: RunDirectory) -> None:
 
     _header(run, status, state, config)
     if summary["problem"]:
-        st.error(f"This run is damaged: {summary['problem']}. What could be read is shown below; it cannot be "
-                 "resumed until that file is repaired. Delete it from the table of all runs if it is of no use.")
+        after = ("Resume rewrites it." if summary["resumable"] else
+                 "It cannot be resumed until that is repaired; delete it from the table of all runs if it is of no use.")
+        st.error(f"This run is damaged: {summary['problem']}. What could be read is shown below. {after}")
     if follower.skipped:
-        st.warning(f"{follower.skipped} damaged line{'s' if follower.skipped > 1 else ''} of metrics.jsonl "
-                   "could not be read and are left out of the charts (a resume drops them).")
+        lines = f"{follower.skipped} damaged line{'s' if follower.skipped > 1 else ''}"
+        st.warning(f"{lines} of metrics.jsonl could not be read and {'is' if follower.skipped == 1 else 'are'} "
+                   "left out of the charts (a resume drops them).")
     _progress(status, state, config)
     _watchdog(run, follower.records, status, config)
     chart_col, sample_col = st.columns([3, 2])
@@ -103,8 +109,10 @@ def _figure(run: RunDirectory, follower: MetricsFollower, steps_per_epoch: int |
 def _header(run: RunDirectory, status: dict, state: str, config: dict) -> None:
     left, stop_col, resume_col = st.columns([4, 1, 1])
     data = config.get("data", {})
-    left.markdown(f"**{run.name}** · {STATE_LABELS.get(state, state)} · {data.get('dataset')}"
-                  f"{' (' + data['folder'] + ')' if data.get('folder') else ''} · {config.get('device_used') or status.get('device') or ''}")
+    dataset = f"{data['dataset']}{' (' + data['folder'] + ')' if data.get('folder') else ''}" if data else None
+    device = config.get("device_used") or status.get("device")
+    left.markdown(" · ".join(str(part) for part in (f"**{run.name}**", STATE_LABELS.get(state, state), dataset, device)
+                             if part))
     if state in ACTIVE_STATES:
         stopping = run.stop_requested()
         if stop_col.button("Stopping…" if stopping else "Stop", key=f"stop:{run.path}", disabled=stopping,
@@ -115,6 +123,7 @@ def _header(run: RunDirectory, status: dict, state: str, config: dict) -> None:
         if resume_col.button("Resume", key=f"resume:{run.path}", type="primary",
                              help="Continue from the last checkpoint, in the background."):
             _resume(run)
+        _offer_restart(run)
     if state in ("failed", "diverged", "interrupted") or (state == "stopped" and status.get("message")):
         reason = status.get("error") or status.get("message") or "the trainer's process ended without saying why"
         (st.info if state == "stopped" else st.error)(f"{state.capitalize()}: {reason}")
@@ -124,11 +133,15 @@ def _header(run: RunDirectory, status: dict, state: str, config: dict) -> None:
 
 
 def _progress(status: dict, state: str, config: dict) -> None:
+    _skipped_files(status)
     total = status.get("total_steps")
     step = status.get("step") or 0
     epochs = config.get("train", {}).get("epochs")
     if not total:
-        st.progress(0.0, text="Loading the data and building the networks…" if state in ACTIVE_STATES else "No steps yet")
+        if state in ACTIVE_STATES and status.get("preparing"):
+            return  # the scoring classifier is training: _quality shows its own progress bar
+        starting = str(status.get("message") or "loading the data and building the networks").capitalize()
+        st.progress(0.0, text=f"{starting}…" if state in ACTIVE_STATES else "No steps yet")
         return
     fraction = min(step / total, 1.0)
     speed = f" · {status['images_per_s']:,.0f} img/s" if status.get("images_per_s") else ""
@@ -136,8 +149,17 @@ def _progress(status: dict, state: str, config: dict) -> None:
         text = f"Finished: {epochs} epoch{'s' if epochs != 1 else ''}, {step:,} steps in {format_duration(status.get('elapsed_s'))}{speed}"
     else:
         eta = f" · ETA {format_duration(status.get('eta_s'))}" if state in ACTIVE_STATES else ""
-        text = f"Epoch {status.get('epoch', 0):.2f} / {epochs} · step {step:,} / {total:,}{speed}{eta}"
+        of_epochs = f" / {epochs}" if epochs else ""
+        text = f"Epoch {status.get('epoch', 0):.2f}{of_epochs} · step {step:,} / {total:,}{speed}{eta}"
     st.progress(fraction, text=text)
+
+
+def _skipped_files(status: dict) -> None:
+    """The folder files the run left out (status.json's skipped_files), named with why."""
+    said = describe_skipped_report(status.get("skipped_files"))
+    if said:
+        st.caption(f"⚠️ {said}. The run trains on the other {status.get('images') or 0:,} images; re-save or "
+                   "delete those files to use or silence them.")
 
 
 def _samples(run: RunDirectory, status: dict) -> None:
@@ -164,18 +186,62 @@ def _samples(run: RunDirectory, status: dict) -> None:
 
 
 def _quality(run: RunDirectory) -> None:
-    """The per-epoch sample-quality score (quality.jsonl) and the newest epoch's class histogram."""
+    """The scoring classifier's training while the run waits on it; then the per-epoch sample-quality score
+    (quality.jsonl), the newest epoch's class histogram, whether the score can be trusted, and its cost."""
+    from dcgan.quality import describe_classifier, reliability_note
+
+    status = run.read_status() or {}
+    active = effective_state(run, status) in ACTIVE_STATES
+    if active:
+        _quality_preparing(status)
     records = run.read_quality()
+    plan = status.get("score_plan")
     if not records:
+        if isinstance(plan, dict) and active:
+            st.info(f"The quality score comes {QUALITY_WAIT_NOTE}. {_quality_plan_words(plan)}")
         return
     left, right = st.columns([3, 2])
     left.plotly_chart(quality_figure(records), key=f"quality:{run.path}", config={"displaylogo": False})
     right.plotly_chart(histogram_figure(records[-1]), key=f"histogram:{run.path}", config={"displaylogo": False})
     newest = records[-1]
-    st.caption(f"Scored on {QUALITY_SAMPLES_NOTE} in the features of the {newest['feature_space']}: "
-               "the Fréchet distance should fall over the first epochs."
-               + (" **One class makes most samples: the generator may be collapsing onto it.**"
-                  if newest.get("collapsed") else ""))
+    note = reliability_note(newest)
+    if note:
+        st.warning(f"**Quality score {note}.**")
+    collapsing = " **One class makes most samples: the generator may be collapsing onto it.**" \
+        if newest.get("collapsed") is True else ""
+    st.caption(f"Scored on {QUALITY_SAMPLES_NOTE} in the features of the {describe_classifier(newest)}: the Fréchet "
+               f"distance should fall over the first epochs.{collapsing} {_quality_cost(status, plan)}")
+
+
+def _quality_preparing(status: dict) -> None:
+    """The scoring classifier's own progress bar while a run trains it (once per dataset) before its first step."""
+    preparing = status.get("preparing")
+    if status.get("state") != "starting" or not isinstance(preparing, dict):
+        return
+    done = preparing.get("done")
+    eta = preparing.get("eta_s")
+    left = f" · at most {format_duration(eta)} left" if isinstance(eta, (int, float)) else ""
+    message = str(status.get("message") or "preparing the quality score")
+    st.progress(min(max(done, 0.0), 1.0) if isinstance(done, (int, float)) else 0.0,
+                text=f"{message[:1].upper()}{message[1:]}: {preparing.get('detail') or ''}{left}")
+
+
+def _quality_plan_words(plan: dict) -> str:
+    from dcgan.quality_tracker import describe_plan
+
+    try:
+        return f"Plan: {describe_plan(plan)}."
+    except (KeyError, TypeError, ValueError):  # a damaged status.json: the plan is not worth an error
+        return ""
+
+
+def _quality_cost(status: dict, plan) -> str:
+    """'Scoring: 4.2 s in all, 2.1% of training ...' from status.json, or '' when it does not say."""
+    spent, trained = status.get("scoring_s"), status.get("elapsed_s")
+    if not (isinstance(spent, (int, float)) and isinstance(trained, (int, float)) and trained > 0):
+        return ""
+    return (f"Scoring has taken {spent:.1f} s, {spent / trained:.1%} of the {format_duration(trained)} of training "
+            f"(images/s counts training alone)." + (f" {_quality_plan_words(plan)}" if isinstance(plan, dict) else ""))
 
 
 def _watchdog(run: RunDirectory, records: list[dict], status: dict, config: dict) -> None:
@@ -198,11 +264,27 @@ def _after_run_ended(run: RunDirectory) -> None:
         _resume(run, lr)
 
 
-def _resume(run: RunDirectory, lr: float | None = None) -> None:
+def _offer_restart(run: RunDirectory) -> None:
+    """After a refused resume (its checkpoint is gone, or config.json no longer matches it): say why, and
+    offer to start again from step 0, which discards what the run trained, so only on a second click."""
+    refusal = st.session_state.get(f"refused:{run.path}")
+    if not refusal:
+        return
+    st.error(f"Could not resume {run.name}: {refusal}")
+    if st.button("Restart from step 0 (discards its checkpoint, metrics and sample grids)",
+                 key=f"restart:{run.path}"):
+        _resume(run, restart=True)
+
+
+def _resume(run: RunDirectory, lr: float | None = None, restart: bool = False) -> None:
     try:
-        resume(run, lr)  # the new learning rate is written only once this resume holds the run
-    except (RunLocked, FileNotFoundError, ConfigError, RunDamaged, ResumeRefused, OSError) as err:
+        resume(run, lr, restart)  # the new learning rate is written only once this resume holds the run
+    except ResumeRefused as err:
+        st.session_state[f"refused:{run.path}"] = str(err)  # offered a deliberate restart below
+        return
+    except (RunLocked, FileNotFoundError, ConfigError, RunDamaged, CheckpointError, OSError) as err:
         st.error(f"Could not resume {run.name}: {err}")
         return
+    st.session_state.pop(f"refused:{run.path}", None)
     st.session_state.pop(f"sample:{run.path}", None)
     st.rerun(scope="app")  # the view becomes live again
