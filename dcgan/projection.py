@@ -39,7 +39,7 @@ class Projection:
 def target_from_file(file, size: int, channels: int) -> torch.Tensor:
     """An uploaded picture as (C, size, size) in [-1, 1]: centre-cropped square, resized. UnreadableImage (a
     ValueError) naming the file and why when it is not an image, is damaged or is too large to decode."""
-    from .folder import read_image
+    from .image_file import read_image
 
     array = read_image(file, size, channels)
     return torch.from_numpy(np.ascontiguousarray(array)).float() / 127.5 - 1

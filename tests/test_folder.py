@@ -10,8 +10,9 @@ from PIL import Image
 
 from dcgan.config import DataConfig
 from dcgan.datasets import DatasetUnavailable, load_images, preview
-from dcgan.folder import (ALPHA_BACKGROUND, MIN_IMAGE_SIDE, PREVIEW_CHECKS_ALL_UP_TO, FolderImages, SkippedFile,
-                          describe_skipped_report, preview_folder, read_image, skipped_report)
+from dcgan.folder import (PREVIEW_CHECKS_ALL_UP_TO, FolderImages, SkippedFile, describe_skipped_report, preview_folder,
+                          skipped_report)
+from dcgan.image_file import ALPHA_BACKGROUND, MIN_IMAGE_SIDE, read_image
 
 SIZE = 16
 EXIF_ORIENTATION = 0x0112
@@ -201,7 +202,7 @@ def test_bilevel_and_animated_pictures(tmp_path):
 
 
 def test_pictures_below_the_minimum_side_are_refused_with_their_size(tmp_path):
-    from dcgan.folder import UnreadableImage
+    from dcgan.image_file import UnreadableImage
 
     with pytest.raises(UnreadableImage, match=r"dot\.png is too small: 1×1 pixels") as refused:
         read_image(saved(Image.new("RGB", (1, 1)), tmp_path / "dot.png"), SIZE, 3)

@@ -25,7 +25,7 @@ from PIL import Image
 from conftest import ROOT
 from dcgan.checkpoint import CheckpointError, GENERATOR_FORMAT, export_generator, load_generator
 from dcgan.config import ModelConfig
-from dcgan.folder import MAX_IMAGE_PIXELS, UnreadableImage, decode, read_image
+from dcgan.image_file import MAX_IMAGE_PIXELS, UnreadableImage, decode, read_image
 from dcgan.models import build_models
 from dcgan.projection import target_from_file
 
