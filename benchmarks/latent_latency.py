@@ -21,8 +21,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 import torch  # noqa: E402
 
-from dcgan.checkpoint import load_generator  # noqa: E402
 from dcgan.datasets import image_grid  # noqa: E402
+from dcgan.generator_file import load_generator  # noqa: E402
 from dcgan.latent import generate, png_bytes, seeded_z, upscale  # noqa: E402
 
 GENERATOR = ROOT / "checkpoints" / "street-digits-32px.pt"
@@ -44,9 +44,8 @@ def median_ms(fn, moves: int) -> float:
 
 
 def browser_ms(moves: int) -> float:
-    from playwright.sync_api import sync_playwright
-
     from browser import launch_chromium, streamlit_server
+    from playwright.sync_api import sync_playwright
 
     times = []
     with streamlit_server() as url, sync_playwright() as p:

@@ -201,9 +201,9 @@ def _cmd_resume(args) -> int:
 def _cmd_sample(args) -> int:
     import torch
 
-    from .checkpoint import load_generator
     from .datasets import image_grid
     from .fileio import atomic_save_image
+    from .generator_file import load_generator
 
     if not 1 <= args.n <= MAX_SAMPLE_COUNT:
         raise ConfigError(f"-n must be from 1 to {MAX_SAMPLE_COUNT}, not {args.n}")

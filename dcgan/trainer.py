@@ -20,11 +20,12 @@ import torch
 
 from . import __version__
 from .batches import make_batches, skipped_files
-from .checkpoint import CheckpointError, checkpoint_state, cpu_copy, export_generator, load_checkpoint, ready_event
-from .fileio import atomic_save_torch
+from .checkpoint import CheckpointError, checkpoint_state, cpu_copy, load_checkpoint, ready_event
 from .datasets import image_grid
 from .devices import device_label, resolve_device, resolve_precision
+from .fileio import atomic_save_torch
 from .gan_step import GanStep, GraphedStep, make_optimizers
+from .generator_file import export_generator
 from .models import build_models
 from .quality_tracker import EpochScorer
 from .resuming import ResumeRefused, checkpoint_to_resume

@@ -5,8 +5,8 @@ generator's own sample grid; "New samples" then loads the generator and draws fr
 """
 import streamlit as st
 
-from dcgan.hardware import describe_hardware
 from dcgan.catalog import shipped_generators
+from dcgan.hardware import describe_hardware
 from ui.shell import require_shell
 
 require_shell()
@@ -29,7 +29,7 @@ st.markdown(f"**Device:** {describe_hardware()}")
 
 @st.cache_resource(show_spinner=False)
 def _generator(path: str):
-    from dcgan.checkpoint import load_generator
+    from dcgan.generator_file import load_generator
 
     return load_generator(path)
 

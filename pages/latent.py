@@ -9,7 +9,8 @@ from ui.shell import require_shell
 require_shell()
 
 from dcgan.catalog import run_generators, shipped_generators  # noqa: E402
-from dcgan.checkpoint import CheckpointError, load_generator  # noqa: E402
+from dcgan.checkpoint import CheckpointError  # noqa: E402
+from dcgan.generator_file import load_generator  # noqa: E402
 from dcgan.latent import prepare_for_exploring  # noqa: E402
 from dcgan.runs import runs_root  # noqa: E402
 from ui.latent_tabs import Explorer, arithmetic_tab, interpolation_tab, projection_tab, sliders_tab  # noqa: E402

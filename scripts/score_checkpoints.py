@@ -13,10 +13,18 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from dcgan.catalog import shipped_generators  # noqa: E402
-from dcgan.checkpoint import load_generator  # noqa: E402
 from dcgan.config import DataConfig  # noqa: E402
 from dcgan.datasets import load_images  # noqa: E402
-from dcgan.quality import QualityConfig, RealReference, classify, reliability_note, score_generator, score_images, spread  # noqa: E402
+from dcgan.generator_file import load_generator  # noqa: E402
+from dcgan.quality import (  # noqa: E402
+    QualityConfig,
+    RealReference,
+    classify,
+    reliability_note,
+    score_generator,
+    score_images,
+    spread,
+)
 from dcgan.scoring_classifier import classifier_for  # noqa: E402
 
 ROW = "| sample quality |"

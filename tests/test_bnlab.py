@@ -4,12 +4,24 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-
 from conftest import ROOT
-from dcgan.bnlab import (MAX_ITERATIONS, MAX_SEED, MAX_VALIDATIONS, LabConfig, NetworkShape, StackedNetworks,
-                         lesson_table, load_lab_data, run_table, table_configs, train_networks, train_pair)
-from dcgan.bnlab_networks import ACTIVATIONS
+
+from dcgan.bnlab import (
+    MAX_ITERATIONS,
+    MAX_SEED,
+    MAX_VALIDATIONS,
+    LabConfig,
+    NetworkShape,
+    StackedNetworks,
+    lesson_table,
+    load_lab_data,
+    run_table,
+    table_configs,
+    train_networks,
+    train_pair,
+)
 from dcgan.bnlab_demo import generator_in_batches, one_at_a_time
+from dcgan.bnlab_networks import ACTIVATIONS
 from dcgan.config import ConfigError
 
 
@@ -203,7 +215,7 @@ def test_one_at_a_time_with_batch_statistics_collapses_and_population_statistics
 
 
 def test_a_generators_image_depends_on_its_batch_only_in_training_mode():
-    from dcgan.checkpoint import load_generator
+    from dcgan.generator_file import load_generator
 
     G, _ = load_generator(ROOT / "checkpoints" / "street-digits-32px.pt")
     before = {k: v.clone() for k, v in G.state_dict().items()}

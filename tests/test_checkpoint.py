@@ -6,8 +6,9 @@ import zipfile
 import pytest
 import torch
 
-from dcgan.checkpoint import CheckpointError, export_generator, load_checkpoint, load_generator, save_checkpoint
+from dcgan.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from dcgan.config import ModelConfig, RunConfig
+from dcgan.generator_file import export_generator, load_generator
 from dcgan.models import build_models
 
 TINY = ModelConfig(image_size=16, g_width=8, d_width=8, z_dim=16)

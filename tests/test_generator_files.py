@@ -20,11 +20,12 @@ import zlib
 
 import pytest
 import torch
+from conftest import ROOT
 from PIL import Image
 
-from conftest import ROOT
-from dcgan.checkpoint import CheckpointError, GENERATOR_FORMAT, export_generator, load_generator
+from dcgan.checkpoint import CheckpointError
 from dcgan.config import ModelConfig
+from dcgan.generator_file import GENERATOR_FORMAT, export_generator, load_generator
 from dcgan.image_file import MAX_IMAGE_PIXELS, UnreadableImage, decode, read_image
 from dcgan.models import build_models
 from dcgan.projection import target_from_file

@@ -3,14 +3,28 @@ import io
 
 import pytest
 import torch
+from conftest import ROOT
 from PIL import Image
 
-from conftest import ROOT
-from dcgan.checkpoint import CheckpointError, export_generator, load_generator
+from dcgan.checkpoint import CheckpointError
 from dcgan.config import ModelConfig
-from dcgan.latent import (ExplorerConfig, batchnorm_mismatch, concept_arithmetic, generate, gif_bytes,
-                          interpolate, interpolation_grid, keyframe_walk, lerp, neighbours, prepare_for_exploring,
-                          principal_directions, seeded_z, slerp)
+from dcgan.generator_file import export_generator, load_generator
+from dcgan.latent import (
+    ExplorerConfig,
+    batchnorm_mismatch,
+    concept_arithmetic,
+    generate,
+    gif_bytes,
+    interpolate,
+    interpolation_grid,
+    keyframe_walk,
+    lerp,
+    neighbours,
+    prepare_for_exploring,
+    principal_directions,
+    seeded_z,
+    slerp,
+)
 from dcgan.projection import ProjectionConfig, project, target_from_file
 
 SHIPPED_32 = ROOT / "checkpoints" / "street-digits-32px.pt"

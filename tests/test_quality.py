@@ -8,15 +8,28 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-
 from conftest import ROOT, tiny_config
-from dcgan.checkpoint import load_generator
+
 from dcgan.config import DataConfig, ModelConfig
 from dcgan.datasets import load_images
+from dcgan.generator_file import load_generator
 from dcgan.models import build_models
-from dcgan.quality import (RELIABLE_ACCURACY, SHIPPED_CLASSIFIER, FeatureStats, QualityConfig, RealReference, accuracy,
-                           classify, describe_score, frechet_distance, load_classifier, manifold_scores,
-                           reliability_note, score_generator, score_images)
+from dcgan.quality import (
+    RELIABLE_ACCURACY,
+    SHIPPED_CLASSIFIER,
+    FeatureStats,
+    QualityConfig,
+    RealReference,
+    accuracy,
+    classify,
+    describe_score,
+    frechet_distance,
+    load_classifier,
+    manifold_scores,
+    reliability_note,
+    score_generator,
+    score_images,
+)
 from dcgan.quality_tracker import BUDGET_ENV, MIN_SAMPLES, SAMPLE_STEP, ScoreCost, is_due, plan_scores, within_budget
 
 

@@ -7,9 +7,10 @@ import time
 
 import pytest
 import torch
-
 from conftest import ROOT, tiny_config
-from dcgan.checkpoint import load_checkpoint, load_generator
+
+from dcgan.checkpoint import load_checkpoint
+from dcgan.generator_file import load_generator
 from dcgan.runs import create_run, list_runs
 from dcgan.trainer import train_run
 

@@ -6,8 +6,8 @@ import streamlit as st
 from dcgan.bnlab import LabConfig, train_pair
 from dcgan.bnlab_demo import generator_in_batches, one_at_a_time
 from dcgan.catalog import shipped_generators
-from dcgan.checkpoint import load_generator
 from dcgan.datasets import image_grid
+from dcgan.generator_file import load_generator
 from dcgan.latent import upscale
 from ui import lab_views
 
