@@ -175,8 +175,8 @@ def run_summary(run: RunDirectory) -> dict:
     status = status or {}
     if status_problem:
         problems.append(status_problem)
-    resumable = config is not None
-    problems += run.file_problems()
+    file_problems = run.file_problems()
+    problems += file_problems
     state = effective_state(run, status)
     if problems and state not in ACTIVE_STATES:
         state = "damaged"
@@ -189,7 +189,9 @@ def run_summary(run: RunDirectory) -> dict:
         "g_loss": last.get("g_loss"), "images_per_s": status.get("images_per_s"),
         "created": created if is_kind(created, NUMBER) else _folder_time(run),
         "message": "; ".join(problems) if problems else status.get("message"), "problem": "; ".join(problems) or None,
-        "resumable": resumable and not run.file_problems(),
+        "resumable": config is not None and not file_problems,
+        # for a page showing this run, so it reads each file once a refresh
+        "status": status, "settings": {**config.to_dict(), "device_used": raw.get("device_used")} if config else {},
     }
 
 

@@ -55,9 +55,8 @@ def _run_panel(run: RunDirectory) -> None:
         return
     follower = _follower(run)
     follower.update()
-    summary = run_summary(run)  # reads status.json and config.json, saying what is damaged in them
-    status, state = run.read_status() or {}, summary["state"]
-    config = _readable_config(run)
+    summary = run_summary(run)  # reads status.json and config.json once, saying what is damaged in them
+    status, state, config = summary["status"], summary["state"], summary["settings"]
     active = state in ACTIVE_STATES
     if st.session_state.get(f"active:{run.path}") and not active:
         st.session_state[f"active:{run.path}"] = False
@@ -85,15 +84,7 @@ def _run_panel(run: RunDirectory) -> None:
             st.info("The loss chart appears with the first metrics line (after a few steps).")
     with sample_col:
         _samples(run, status)
-    _quality(run)
-
-
-def _readable_config(run: RunDirectory) -> dict:
-    """config.json as checked settings (and the device it ran on), for display; {} if missing or damaged."""
-    try:
-        return {**run.read_run_config().to_dict(), "device_used": run.read_config().get("device_used")}
-    except (FileNotFoundError, RunDamaged):
-        return {}
+    _quality(run, status, active)
 
 
 def _figure(run: RunDirectory, follower: MetricsFollower, steps_per_epoch: int | None):
@@ -185,13 +176,11 @@ def _samples(run: RunDirectory, status: dict) -> None:
             st.image(str(run.reals_path), width="stretch", output_format="PNG")
 
 
-def _quality(run: RunDirectory) -> None:
+def _quality(run: RunDirectory, status: dict, active: bool) -> None:
     """The scoring classifier's training while the run waits on it; then the per-epoch sample-quality score
     (quality.jsonl), the newest epoch's class histogram, whether the score can be trusted, and its cost."""
     from dcgan.quality import describe_classifier, reliability_note
 
-    status = run.read_status() or {}
-    active = effective_state(run, status) in ACTIVE_STATES
     if active:
         _quality_preparing(status)
     records = run.read_quality()
