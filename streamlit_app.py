@@ -1,4 +1,5 @@
 """DCGAN Studio: `streamlit run streamlit_app.py`. The pages are thin views over the dcgan/ engine."""
+
 import streamlit as st
 
 from ui.shell import mark_shell

@@ -2,22 +2,22 @@
 
 Reference, in the same process: a one-line Streamlit app (st.title) started and drawn the same way, which
 is the floor Streamlit itself sets. Prints each phase, the totals and the ratio. Target: under 5 s.
-  python benchmarks/app_startup.py [--repeat 3]
+  python -m benchmarks.app_startup [--repeat 3]
 """
+
 from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
 
-from browser import launch_chromium, streamlit_server  # noqa: E402
 from playwright.sync_api import sync_playwright  # noqa: E402
+
+from tests.browser import launch_chromium, streamlit_server  # noqa: E402
 
 
 def cold_start(playwright, script: Path | None, ready_text: str, ready_selector: str | None) -> tuple[float, float]:
@@ -54,8 +54,10 @@ def main() -> None:
         medians[name] = drawn
         print(f"{name:28s} server up {up:5.2f} s · page drawn {drawn:5.2f} s (median of {len(runs)})")
     ref, ours = medians.values()
-    print(f"cold start: {ours:.2f} s ({ours / ref:.2f}x the one-line app; target under 5 s: "
-          f"{'met' if ours < 5 else 'NOT met'})")
+    print(
+        f"cold start: {ours:.2f} s ({ours / ref:.2f}x the one-line app; target under 5 s: "
+        f"{'met' if ours < 5 else 'NOT met'})"
+    )
 
 
 if __name__ == "__main__":

@@ -2,26 +2,23 @@
 
 Both train the same 15 rows x 2 networks on the same data with the same seeds, in this process:
   reference: each row's pair trained on its own, one after another (what a loop over the table does);
-  batched:   all networks stacked into one computation (dcgan.bnlab.run_table; rows that are identical at
+  batched:   all networks stacked into one computation (dcgan.bnlab.experiment.run_table; rows that are identical at
              the chosen count, e.g. three pairs at 2,000 iterations each, are trained once).
 Prints both times, the ratio, and our test accuracies beside the published ones.
 Targets: 15 rows at 2,000 iterations in under 20 s on a 2-core CPU and >= 3x pair by pair;
 at the published counts in under a minute on a GPU (--published --device cuda).
-  python benchmarks/bn_table.py [--iterations 2000 | --published] [--skip-reference] [--repeat 5] [--device cuda]
+  python -m benchmarks.bn_table [--iterations 2000 | --published] [--skip-reference] [--repeat 5] [--device cuda]
 """
+
 from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from dcgan.bnlab import lesson_table, load_lab_data, run_table, table_configs, train_pair  # noqa: E402
-from dcgan.bnlab_cli import table_lines  # noqa: E402
-from dcgan.devices import device_label, resolve_device  # noqa: E402
+from dcgan.bnlab.cli import table_lines
+from dcgan.bnlab.experiment import lesson_table, load_lab_data, run_table, table_configs, train_pair
+from dcgan.devices import device_label, resolve_device
 
 
 def main() -> None:
@@ -30,8 +27,12 @@ def main() -> None:
     parser.add_argument("--published", action="store_true", help="each row at its published iteration count")
     parser.add_argument("--skip-reference", action="store_true", help="time the batched run only")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or auto (the app's choice)")
-    parser.add_argument("--repeat", type=int, default=1, help="time the batched table N times (a shared VM's speed "
-                                                                "moves by +-15%% within minutes); the median counts")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="time the batched table N times (a shared VM's speed moves by +-15%% within minutes); the median counts",
+    )
     args = parser.parse_args()
     iterations = None if args.published else args.iterations
     data = load_lab_data()
@@ -42,8 +43,10 @@ def main() -> None:
         results = run_table(rows, data, iterations, device=args.device)
         times.append(time.perf_counter() - start)
     batched = statistics.median(times)
-    print(f"data: {data.name}; {len(rows)} rows x 2 networks on {device_label(resolve_device(args.device))}; "
-          f"{'published iteration counts' if args.published else f'{iterations:,} iterations each'}")
+    print(
+        f"data: {data.name}; {len(rows)} rows x 2 networks on {device_label(resolve_device(args.device))}; "
+        f"{'published iteration counts' if args.published else f'{iterations:,} iterations each'}"
+    )
     print("\n".join(table_lines(rows, results)))
     runs = f" (median of {len(times)}: {', '.join(f'{t:.1f}' for t in times)})" if len(times) > 1 else ""
     print(f"batched, all rows at once: {batched:6.1f} s{runs}")

@@ -5,25 +5,23 @@
   reference: the same with the generator loaded from disk on each move (a page without a resource cache);
   browser:   (with --browser) a slider moved by keyboard in chromium until the new image is on screen.
 Target: under 50 ms of compute on a 2-core CPU.
-  python benchmarks/latent_latency.py [--moves 100] [--browser]
+  python -m benchmarks.latent_latency [--moves 100] [--browser]
 """
+
 from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
 from pathlib import Path
 
+import torch
+
+from dcgan.images import image_grid, png_bytes, upscale
+from dcgan.latent.explore import generate, seeded_z
+from dcgan.runs.generator_file import load_generator
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
-
-import torch  # noqa: E402
-
-from dcgan.datasets import image_grid  # noqa: E402
-from dcgan.generator_file import load_generator  # noqa: E402
-from dcgan.latent import generate, png_bytes, seeded_z, upscale  # noqa: E402
 
 GENERATOR = ROOT / "checkpoints" / "street-digits-32px.pt"
 
@@ -44,8 +42,9 @@ def median_ms(fn, moves: int) -> float:
 
 
 def browser_ms(moves: int) -> float:
-    from browser import launch_chromium, streamlit_server
     from playwright.sync_api import sync_playwright
+
+    from tests.browser import launch_chromium, streamlit_server
 
     times = []
     with streamlit_server() as url, sync_playwright() as p:
@@ -60,7 +59,9 @@ def browser_ms(moves: int) -> float:
             before = image.get_attribute("src")
             start = time.perf_counter()
             page.keyboard.press("ArrowRight")
-            page.wait_for_function("([el, src]) => el.src !== src", arg=[image.element_handle(), before], timeout=10_000)
+            page.wait_for_function(
+                "([el, src]) => el.src !== src", arg=[image.element_handle(), before], timeout=10_000
+            )
             times.append(time.perf_counter() - start)
         browser.close()
     return statistics.median(times) * 1000
@@ -78,10 +79,15 @@ def main() -> None:
     reference = median_ms(lambda v: one_move(load_generator(GENERATOR)[0], z, v), args.moves)
     print(f"32 px generator, median of {args.moves} slider moves (compute only):")
     print(f"  reference (generator loaded per move): {reference:7.2f} ms")
-    print(f"  ours (generator held in memory):       {ours:7.2f} ms  ({reference / ours:.1f}x faster; "
-          f"target under 50 ms: {'met' if ours < 50 else 'NOT met'})")
+    print(
+        f"  ours (generator held in memory):       {ours:7.2f} ms  ({reference / ours:.1f}x faster; "
+        f"target under 50 ms: {'met' if ours < 50 else 'NOT met'})"
+    )
     if args.browser:
-        print(f"  end to end in chromium (key press until the new image is shown): {browser_ms(min(args.moves, 40)):.0f} ms")
+        print(
+            "  end to end in chromium (key press until the new image is shown): "
+            f"{browser_ms(min(args.moves, 40)):.0f} ms"
+        )
 
 
 if __name__ == "__main__":

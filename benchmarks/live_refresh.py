@@ -2,29 +2,36 @@
 
 A run of --lines metrics lines (default 100,000: a long GPU run) gets one new line per refresh.
   reference: read the whole metrics.jsonl each refresh (what a naive page does);
-  ours:      dcgan.live.MetricsFollower.update(), which reads only the bytes appended since the last look.
+  ours:      dcgan.runs.live.MetricsFollower.update(), which reads only the bytes appended since the last look.
 Also prints the time to build the chart (thinned to charts.MAX_POINTS points) that each refresh draws.
-  python benchmarks/live_refresh.py [--lines 100000] [--refreshes 200]
+  python -m benchmarks.live_refresh [--lines 100000] [--refreshes 200]
 """
+
 from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import tempfile
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from dcgan.charts import training_figure  # noqa: E402
-from dcgan.live import MetricsFollower  # noqa: E402
-from dcgan.rundir import RunDirectory  # noqa: E402
+from dcgan.runs.directory import RunDirectory
+from dcgan.runs.live import MetricsFollower
+from ui.charts import training_figure
 
 
 def record(step: int) -> dict:
-    return {"epoch": step / 390, "step": step, "images_seen": step * 128, "d_loss": 1.2, "g_loss": 2.1,
-            "d_real": 0.6, "d_fake": 0.4, "images_per_s": 800.0, "time": step / 6, "timestamp": 1.7e9 + step}
+    return {
+        "epoch": step / 390,
+        "step": step,
+        "images_seen": step * 128,
+        "d_loss": 1.2,
+        "g_loss": 2.1,
+        "d_real": 0.6,
+        "d_fake": 0.4,
+        "images_per_s": 800.0,
+        "time": step / 6,
+        "timestamp": 1.7e9 + step,
+    }
 
 
 def median_ms(fn, run: RunDirectory, first_step: int, refreshes: int) -> float:

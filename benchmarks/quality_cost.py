@@ -5,30 +5,28 @@ score on at its default settings, and the run's own files say: training images/s
 elapsed_s leaves the scoring out), the scoring's seconds (status.json's scoring_s: every score plus the
 timing probe), their ratio (target: at most 5%, quality_tracker.SCORE_BUDGET), how many scores of how
 many samples the plan made, and, apart, the once-per-dataset preparation (training its classifier).
-Sets this machine cannot download are written in their real file formats (dcgan/stand_in_sets.py):
+Sets this machine cannot download are written in their real file formats (dcgan/data/stand_in_sets.py):
   mnist-1500, svhn-1500   about 1,500 labelled images in MNIST's idx / SVHN's .mat format
   folder-300              300 PNG files (the face lesson's 64 px model; scored in street-digits' features)
   street-digits           the built-in set (--street-limit images; 0 = all 50,000)
-  python benchmarks/quality_cost.py [--datasets mnist-1500 svhn-1500 folder-300 street-digits] [--epochs N]
+  python -m benchmarks.quality_cost [--datasets mnist-1500 svhn-1500 folder-300 street-digits] [--epochs N]
 """
+
 from __future__ import annotations
 
 import argparse
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from dcgan.config import DataConfig  # noqa: E402
-from dcgan.presets import preset_config  # noqa: E402
-from dcgan.quality_tracker import SCORE_BUDGET  # noqa: E402
-from dcgan.runs import create_run  # noqa: E402
-from dcgan.scoring_classifier import ensure_classifier  # noqa: E402
-from dcgan.stand_in_sets import write_mnist_format, write_svhn_format  # noqa: E402
-from dcgan.trainer import train_run  # noqa: E402
+from dcgan.config import DataConfig
+from dcgan.data.presets import preset_config
+from dcgan.data.stand_in_sets import write_mnist_format, write_svhn_format
+from dcgan.quality.classifier import ensure_classifier
+from dcgan.quality.tracker import SCORE_BUDGET
+from dcgan.runs.manage import create_run
+from dcgan.train.trainer import train_run
 
 SETS = ("mnist-1500", "svhn-1500", "folder-300", "street-digits")
 
@@ -36,7 +34,7 @@ SETS = ("mnist-1500", "svhn-1500", "folder-300", "street-digits")
 def write_folder(root: Path, count: int) -> Path:
     from PIL import Image
 
-    from dcgan.street_digits import render_street_digits
+    from dcgan.data.street_digits import render_street_digits
 
     folder = root / "folder-300"
     folder.mkdir(parents=True)
@@ -75,9 +73,12 @@ def measure(name: str, data_dir: Path, args) -> str:
     trained, scoring = final["elapsed_s"], final.get("scoring_s") or 0.0
     images = final["step"] * config.train.batch_size
     samples = scores[0]["samples"] if scores else final.get("score_plan", {}).get("samples", 0)
-    return (f"{name:14} {final['images']:>7,} {final['epoch']:>6g} {images / trained:>11.0f} {images / (trained + scoring):>12.0f} "
-            f"{trained:>8.1f} {len(scores):>6} {samples:>7,} {scoring:>9.2f} {scoring / trained:>6.1%} "
-            f"{wall - trained - scoring:>10.1f} {prepared:>9.1f}")
+    return (
+        f"{name:14} {final['images']:>7,} {final['epoch']:>6g} {images / trained:>11.0f} "
+        f"{images / (trained + scoring):>12.0f} "
+        f"{trained:>8.1f} {len(scores):>6} {samples:>7,} {scoring:>9.2f} {scoring / trained:>6.1%} "
+        f"{wall - trained - scoring:>10.1f} {prepared:>9.1f}"
+    )
 
 
 def main() -> None:
@@ -87,11 +88,13 @@ def main() -> None:
     parser.add_argument("--street-limit", type=int, default=0, help="street-digits images (0 = all 50,000)")
     parser.add_argument("--device", default="auto")
     args = parser.parse_args()
-    print(f"target: scoring at most {SCORE_BUDGET:.0%} of training time. 'other s': loading the data, the real images'\n"
-          "reference features (cached after a dataset's first run), the final checkpoint; 'prepare s': training the\n"
-          "dataset's classifier, once per dataset\n"
-          f"{'dataset':14} {'images':>7} {'epochs':>6} {'train img/s':>11} {'+ scoring':>12} {'train s':>8} "
-          f"{'scores':>6} {'samples':>7} {'scoring s':>9} {'share':>6} {'other s':>10} {'prepare s':>9}")
+    print(
+        f"target: scoring at most {SCORE_BUDGET:.0%} of training time. 'other s': loading the data, the real images'\n"
+        "reference features (cached after a dataset's first run), the final checkpoint; 'prepare s': training the\n"
+        "dataset's classifier, once per dataset\n"
+        f"{'dataset':14} {'images':>7} {'epochs':>6} {'train img/s':>11} {'+ scoring':>12} {'train s':>8} "
+        f"{'scores':>6} {'samples':>7} {'scoring s':>9} {'share':>6} {'other s':>10} {'prepare s':>9}"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["DCGAN_RUNS_DIR"] = str(Path(tmp) / "runs")
         for name in args.datasets:

@@ -3,11 +3,12 @@
 Both train the same model at the same batch size in this process, on street-digits:
   reference: a torchvision-style dataset of PIL images -> per-image ToTensor/Normalize -> DataLoader
              (workers as that example uses them) -> fp32 eager steps with .item() each step;
-  ours:      dcgan.trainer.train_run on a real run folder, metrics, samples and checkpoints included.
+  ours:      dcgan.train.trainer.train_run on a real run folder, metrics, samples and checkpoints included.
 Prints images/s of each and the ratio. Usage:
-  python benchmarks/train_throughput.py                       # the SVHN lesson's model, 32 px, width 32
-  python benchmarks/train_throughput.py --image-size 64       # the paper's model (widths 64)
+  python -m benchmarks.train_throughput                       # the SVHN lesson's model, 32 px, width 32
+  python -m benchmarks.train_throughput --image-size 64       # the paper's model (widths 64)
 """
+
 from __future__ import annotations
 
 import argparse
@@ -15,21 +16,19 @@ import os
 import sys
 import tempfile
 import time
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from dcgan.config import ConfigError, DataConfig, ModelConfig, RunConfig, apply_overrides
-from dcgan.datasets import load_images
+from dcgan.config import DataConfig, ModelConfig, RunConfig, apply_overrides
+from dcgan.data.loading import load_images
 from dcgan.devices import resolve_device
+from dcgan.errors import ConfigError
 from dcgan.models import build_models
-from dcgan.rundir import RunDirectory
-from dcgan.runs import create_run
-from dcgan.trainer import train_run
+from dcgan.runs.directory import RunDirectory
+from dcgan.runs.manage import create_run
+from dcgan.train.trainer import train_run
 
 
 class PILImages(torch.utils.data.Dataset):
@@ -55,8 +54,14 @@ def reference_loop(images, model_cfg, batch, device, steps, warmup, workers):
     G, D = G.to(device), D.to(device)
     opt_g = torch.optim.Adam(G.parameters(), 2e-4, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(D.parameters(), 2e-4, betas=(0.5, 0.999))
-    loader = torch.utils.data.DataLoader(PILImages(images), batch_size=batch, shuffle=True, num_workers=workers,
-                                         drop_last=True, persistent_workers=workers > 0)
+    loader = torch.utils.data.DataLoader(
+        PILImages(images),
+        batch_size=batch,
+        shuffle=True,
+        num_workers=workers,
+        drop_last=True,
+        persistent_workers=workers > 0,
+    )
     done, start = 0, None
     while done < steps + warmup:
         for real, _ in loader:
@@ -107,7 +112,9 @@ def main():
     parser.add_argument("--device", default="auto")
     parser.add_argument("--precision", default="auto")
     parser.add_argument("--reference-steps", type=int, default=0, help="0 = 60 on CPU, 400 on a GPU")
-    parser.add_argument("--epochs", type=int, default=0, help="epochs of 50k images for ours; 0 = 1 on CPU, 12 on a GPU")
+    parser.add_argument(
+        "--epochs", type=int, default=0, help="epochs of 50k images for ours; 0 = 1 on CPU, 12 on a GPU"
+    )
     parser.add_argument("--limit", type=int, default=0, help="use only this many street-digits images (0 = 50k)")
     parser.add_argument("--compile", action="store_true")
     parser.add_argument("--no-cuda-graph", action="store_true")
@@ -118,18 +125,32 @@ def main():
     model_cfg = ModelConfig(image_size=args.image_size).resolved()
     data = load_images(DataConfig(limit=args.limit), args.image_size, 3)
     workers = min(8, os.cpu_count() or 1) if gpu else 2
-    print(f"device {device}, model {args.image_size} px widths {model_cfg.g_width}, batch {args.batch_size}, "
-          f"{len(data)} street-digits images")
+    print(
+        f"device {device}, model {args.image_size} px widths {model_cfg.g_width}, batch {args.batch_size}, "
+        f"{len(data)} street-digits images"
+    )
 
     ref_steps = args.reference_steps or (400 if gpu else 60)
     reference = reference_loop(data.images, model_cfg, args.batch_size, device, ref_steps, warmup=10, workers=workers)
-    print(f"reference loop (DataLoader, {workers} workers, per-image transforms, fp32 eager): {reference:,.0f} images/s")
+    print(
+        f"reference loop (DataLoader, {workers} workers, per-image transforms, fp32 eager): {reference:,.0f} images/s"
+    )
 
-    settings = {"image_size": args.image_size, "batch_size": args.batch_size, "device": args.device,
-                "precision": args.precision, "epochs": args.epochs or (12 if gpu else 1), "log_every": 50 if gpu else 20,
-                "compile": args.compile, "limit": args.limit, "cuda_graph": not args.no_cuda_graph, "seed": 0, "name": "bench"}
+    settings = {
+        "image_size": args.image_size,
+        "batch_size": args.batch_size,
+        "device": args.device,
+        "precision": args.precision,
+        "epochs": args.epochs or (12 if gpu else 1),
+        "log_every": 50 if gpu else 20,
+        "compile": args.compile,
+        "limit": args.limit,
+        "cuda_graph": not args.no_cuda_graph,
+        "seed": 0,
+        "name": "bench",
+    }
     rate, samples = ours(settings, 0)
-    print(f"ours (dcgan.trainer, metrics + {samples} sample grids + checkpoints written): {rate:,.0f} images/s")
+    print(f"ours (dcgan.train.trainer, metrics + {samples} sample grids + checkpoints written): {rate:,.0f} images/s")
     print(f"ratio ours / reference: {rate / reference:.2f}x")
 
 

@@ -3,6 +3,7 @@
 Bad input (unknown dataset, unsupported size, a missing run, a foreign checkpoint, an absent
 device) prints one line on stderr and exits with status 2; never a traceback.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -12,9 +13,10 @@ import os
 import sys
 from pathlib import Path
 
-from . import bnlab_cli
-from .config import MAX_SAMPLE_COUNT, ConfigError, DataConfig, apply_overrides, field_index, load_config_file
-from .progress import ProgressBar, format_duration
+from dcgan.bnlab import cli as bnlab_cli
+from dcgan.config import MAX_SAMPLE_COUNT, DataConfig, apply_overrides, field_index, load_config_file
+from dcgan.errors import ConfigError
+from dcgan.progress import ProgressBar, format_duration
 
 USAGE_ERROR = 2
 IMAGE_OUTPUTS = (".png", ".jpg", ".jpeg", ".webp")  # what `sample -o` writes (Pillow picks the format by suffix)
@@ -38,11 +40,15 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="dcgan", description="Train and sample Deep Convolutional GANs (DCGAN Studio).")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser,
-                                metavar="{train,resume,sample,runs,bn-lab}")  # `worker` is for background runs only
-    train = sub.add_parser("train", help="train a new run in this terminal",
-                           description="Train a new run. Settings start from the dataset's preset (the same as "
-                                       "the app's form); flags and --config override them.")
+    sub = parser.add_subparsers(
+        dest="command", required=True, parser_class=_Parser, metavar="{train,resume,sample,runs,bn-lab}"
+    )  # `worker` is for background runs only
+    train = sub.add_parser(
+        "train",
+        help="train a new run in this terminal",
+        description="Train a new run. Settings start from the dataset's preset (the same as "
+        "the app's form); flags and --config override them.",
+    )
     train.add_argument("--config", help="a JSON file of settings (flags given here override it)")
     train.add_argument("--runs-dir", help="where run folders live (default: $DCGAN_RUNS_DIR or ./runs)")
     train.add_argument("--background", action="store_true", help="start the run detached and return at once")
@@ -52,8 +58,11 @@ def build_parser() -> argparse.ArgumentParser:
     resume.add_argument("--runs-dir")
     resume.add_argument("--lr", type=float, help="resume with this learning rate (after a divergence, say)")
     resume.add_argument("--background", action="store_true")
-    resume.add_argument("--restart", action="store_true",
-                        help="start again from step 0, discarding the run's checkpoint, metrics and sample grids")
+    resume.add_argument(
+        "--restart",
+        action="store_true",
+        help="start again from step 0, discarding the run's checkpoint, metrics and sample grids",
+    )
     sample = sub.add_parser("sample", help="draw a grid of images from a generator")
     sample.add_argument("generator", help="a generator.pt, or a run folder that holds one")
     sample.add_argument("-n", type=int, default=64, help="number of images (default 64)")
@@ -73,8 +82,8 @@ def _check_runs_dir(runs_dir: str | None) -> None:
 
 
 def _resolve_run(name: str, runs_dir: str | None):
-    from .rundir import RunDirectory
-    from .runs import runs_root
+    from dcgan.paths import runs_root
+    from dcgan.runs.directory import RunDirectory
 
     _check_runs_dir(runs_dir)
     for candidate in (Path(name), runs_root(runs_dir) / name):
@@ -82,11 +91,13 @@ def _resolve_run(name: str, runs_dir: str | None):
             return RunDirectory(candidate)
     if (runs_root(runs_dir) / name).is_dir():
         raise FileNotFoundError(f"run {name} has no config.json, so it cannot be resumed: delete its folder")
-    raise FileNotFoundError(f"no run folder {name!r} (looked in . and {runs_root(runs_dir)}); `python -m dcgan runs` lists them")
+    raise FileNotFoundError(
+        f"no run folder {name!r} (looked in . and {runs_root(runs_dir)}); `python -m dcgan runs` lists them"
+    )
 
 
 def _train_in_terminal(run) -> int:
-    from .trainer import train_run
+    from dcgan.train.trainer import train_run
 
     print(f"run folder: {run.path}", file=sys.stderr)
     bar = preparing = None
@@ -107,21 +118,32 @@ def _train_in_terminal(run) -> int:
             _print_skipped(status)
         bar = bar or ProgressBar(status.get("total_steps") or 1, label=run.name)
         last = status.get("last", {})
-        bar.update(status["step"], f"steps | epoch {status['epoch']:.2f} | {status['images_per_s']:.0f} img/s | "
-                   f"D {last.get('d_loss', 0):.3f} G {last.get('g_loss', 0):.3f} |", status.get("eta_s"))
+        bar.update(
+            status["step"],
+            f"steps | epoch {status['epoch']:.2f} | {status['images_per_s']:.0f} img/s | "
+            f"D {last.get('d_loss', 0):.3f} G {last.get('g_loss', 0):.3f} |",
+            status.get("eta_s"),
+        )
 
     final = train_run(run, progress_fn=progress)
     if bar:
         bar.close()
     else:  # ended before its first progress report
         _print_skipped(final)
-    print(f"{final['state']}: {final.get('message') or ''} (step {final.get('step')}, "
-          f"{format_duration(final.get('elapsed_s'))} of training{_scoring_share(final)})", file=sys.stderr)
+    print(
+        f"{final['state']}: {final.get('message') or ''} (step {final.get('step')}, "
+        f"{format_duration(final.get('elapsed_s'))} of training{_scoring_share(final)})",
+        file=sys.stderr,
+    )
     if not scores_shown and isinstance(final.get("score_plan"), dict):
-        from .quality_tracker import describe_plan
+        from dcgan.quality.tracker import describe_plan
 
-        print(f"no quality score: the run was too short for one within its budget ({describe_plan(final['score_plan'])}); "
-              "train longer, or ask for one with --score-every STEPS", file=sys.stderr)
+        print(
+            "no quality score: the run was too short for one within its budget "
+            f"({describe_plan(final['score_plan'])}); "
+            "train longer, or ask for one with --score-every STEPS",
+            file=sys.stderr,
+        )
     return 0 if final["state"] in ("finished", "stopped") else 1
 
 
@@ -138,7 +160,7 @@ def _show_preparing(status: dict, bar):
 
 def _print_new_score(record: dict | None, shown: set, bar) -> None:
     """A quality score, once, on its own line above the progress bar, with its classifier's accuracy."""
-    from .quality import describe_score
+    from dcgan.quality.score import describe_score
 
     if not record or record.get("step") in shown:
         return
@@ -156,7 +178,7 @@ def _scoring_share(status: dict) -> str:
 
 def _print_skipped(status: dict) -> None:
     """A folder's skipped files (status.json's skipped_files), before the progress bar starts."""
-    from .folder import describe_skipped_report
+    from dcgan.data.folder import describe_skipped_report
 
     said = describe_skipped_report(status.get("skipped_files"))
     if said:
@@ -164,8 +186,8 @@ def _print_skipped(status: dict) -> None:
 
 
 def _cmd_train(args) -> int:
-    from .presets import preset_config
-    from .runs import create_run, launch
+    from dcgan.data.presets import preset_config
+    from dcgan.runs.manage import create_run, launch
 
     overrides = {name: getattr(args, name) for name in field_index() if getattr(args, name) is not None}
     if args.config:
@@ -182,7 +204,7 @@ def _cmd_train(args) -> int:
 
 
 def _cmd_resume(args) -> int:
-    from .runs import launch, prepare_resume
+    from dcgan.runs.manage import launch, prepare_resume
 
     run = _resolve_run(args.run, args.runs_dir)
     if args.background:
@@ -201,9 +223,9 @@ def _cmd_resume(args) -> int:
 def _cmd_sample(args) -> int:
     import torch
 
-    from .datasets import image_grid
-    from .fileio import atomic_save_image
-    from .generator_file import load_generator
+    from dcgan.fileio import atomic_save_image
+    from dcgan.images import image_grid
+    from dcgan.runs.generator_file import load_generator
 
     if not 1 <= args.n <= MAX_SAMPLE_COUNT:
         raise ConfigError(f"-n must be from 1 to {MAX_SAMPLE_COUNT}, not {args.n}")
@@ -223,7 +245,7 @@ def _cmd_sample(args) -> int:
 
 
 def _cmd_runs(args) -> int:
-    from .runs import list_runs
+    from dcgan.runs.manage import list_runs
 
     _check_runs_dir(args.runs_dir)
     rows = list_runs(args.runs_dir)
@@ -236,16 +258,18 @@ def _cmd_runs(args) -> int:
             print(f"{r['name'][:32]:32} {'-':14} {r['state']:12} {r['problem']}")
             continue
         fmt = lambda v, spec: format(v, spec) if isinstance(v, (int, float)) else "-"
-        print(f"{r['name'][:32]:32} {str(r['dataset'])[:14]:14} {r['state']:12} "
-              f"{fmt(r['epoch'], '.2f'):>5}/{fmt(r['epochs'], 'd'):<5} {fmt(r['d_loss'], '.3f'):>7} "
-              f"{fmt(r['g_loss'], '.3f'):>7} {fmt(r['images_per_s'], '.0f'):>8}")
+        print(
+            f"{r['name'][:32]:32} {str(r['dataset'])[:14]:14} {r['state']:12} "
+            f"{fmt(r['epoch'], '.2f'):>5}/{fmt(r['epochs'], 'd'):<5} {fmt(r['d_loss'], '.3f'):>7} "
+            f"{fmt(r['g_loss'], '.3f'):>7} {fmt(r['images_per_s'], '.0f'):>8}"
+        )
     return 0
 
 
 def _cmd_worker(args) -> int:
-    from .rundir import RunDirectory
-    from .runlock import LOCK_FD_ENV
-    from .trainer import train_run
+    from dcgan.runs.directory import RunDirectory
+    from dcgan.runs.lock import LOCK_FD_ENV
+    from dcgan.train.trainer import train_run
 
     inherited = os.environ.pop(LOCK_FD_ENV, None)  # the launcher's lock, handed to this process
     final = train_run(RunDirectory(args.run), lock_fd=int(inherited) if inherited else None)
@@ -254,12 +278,16 @@ def _cmd_worker(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .checkpoint import CheckpointError
-    from .datasets import DatasetUnavailable
-    from .rundir import RunLocked
+    from dcgan.errors import CheckpointError, DatasetUnavailable, RunLocked
 
-    commands = {"train": _cmd_train, "resume": _cmd_resume, "sample": _cmd_sample, "runs": _cmd_runs,
-                "worker": _cmd_worker, "bn-lab": bnlab_cli.run}
+    commands = {
+        "train": _cmd_train,
+        "resume": _cmd_resume,
+        "sample": _cmd_sample,
+        "runs": _cmd_runs,
+        "worker": _cmd_worker,
+        "bn-lab": bnlab_cli.run,
+    }
     try:
         args = build_parser().parse_args(argv)
         return commands[args.command](args)
@@ -267,10 +295,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"dcgan: error: {err}", file=sys.stderr)
         return USAGE_ERROR
     except OSError as err:  # a full disk, a runs folder that is a file, a folder without permission...
-        from .trainer import describe_error
+        from dcgan.train.trainer import describe_error
 
-        print(f"dcgan: error: {describe_os_error(err) if err.errno != errno.ENOSPC else describe_error(err)}",
-              file=sys.stderr)
+        print(
+            f"dcgan: error: {describe_os_error(err) if err.errno != errno.ENOSPC else describe_error(err)}",
+            file=sys.stderr,
+        )
         return USAGE_ERROR
     except KeyboardInterrupt:
         print("dcgan: interrupted", file=sys.stderr)

@@ -3,6 +3,7 @@
 Flat field names are unique across the sections, so the CLI can offer each as a flag
 (`--image-size 64`) and the app can build a config from a form without knowing the nesting.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -12,7 +13,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .registry import DATASETS  # the dataset registry holds the one list of datasets
+from dcgan.data.registry import DATASETS  # the dataset registry holds the one list of datasets
+from dcgan.errors import ConfigError
 
 UPSAMPLING = ("transpose", "resize")
 PRECISIONS = ("auto", "fp32", "bf16")
@@ -24,12 +26,8 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 MAX_Z_DIM = 1024
 MAX_WIDTH = 512
 MAX_BATCH_SIZE = 4096
-MAX_SAMPLE_COUNT = 1024     # images in one sample grid
+MAX_SAMPLE_COUNT = 1024  # images in one sample grid
 MAX_SCORE_SAMPLES = 50_000  # generated images per quality score
-
-
-class ConfigError(ValueError):
-    """A setting a user gave cannot work; the message says which one and what to do."""
 
 
 def _check_finite(section, names: tuple[str, ...]) -> None:
@@ -42,17 +40,17 @@ def _check_finite(section, names: tuple[str, ...]) -> None:
 
 @dataclass
 class ModelConfig:
-    image_size: int = 32        # side of the generated image in pixels: a power of two, 16..128
-    channels: int = 3           # 1 = grayscale, 3 = RGB
-    z_dim: int = 100            # length of the latent vector z
-    g_width: int = 0            # generator channels at its last hidden layer (the lesson's conv_dim); 0 = 32 up to 32 px, else 64
-    d_width: int = 0            # discriminator channels after its first conv; 0 = same rule as g_width
-    g_batchnorm: bool = True    # batch norm on the generator's hidden layers
-    d_batchnorm: bool = True    # batch norm on the discriminator's layers after the first
-    leaky_slope: float = 0.2    # negative slope of the discriminator's leaky ReLU
+    image_size: int = 32  # side of the generated image in pixels: a power of two, 16..128
+    channels: int = 3  # 1 = grayscale, 3 = RGB
+    z_dim: int = 100  # length of the latent vector z
+    g_width: int = 0  # generator channels at its last hidden layer (the lesson's conv_dim); 0 = 32 up to 32 px, else 64
+    d_width: int = 0  # discriminator channels after its first conv; 0 = same rule as g_width
+    g_batchnorm: bool = True  # batch norm on the generator's hidden layers
+    d_batchnorm: bool = True  # batch norm on the discriminator's layers after the first
+    leaky_slope: float = 0.2  # negative slope of the discriminator's leaky ReLU
     upsample: str = "transpose"  # "transpose" (the paper) or "resize" (nearest-neighbour + conv, Odena et al. 2016)
 
-    def resolved(self) -> "ModelConfig":
+    def resolved(self) -> ModelConfig:
         """A copy with widths left at 0 set to the size's default (32 up to 32 px, 64 above)."""
         default_width = 32 if self.image_size <= 32 else 64
         return dataclasses.replace(self, g_width=self.g_width or default_width, d_width=self.d_width or default_width)
@@ -61,14 +59,18 @@ class ModelConfig:
         _check_finite(self, ("leaky_slope",))
         size = self.image_size
         if size < 16 or size > 128 or size & (size - 1):
-            raise ConfigError(f"image size {size} is not supported: use a power of two from 16 to 128 (32 or 64 usually)")
+            raise ConfigError(
+                f"image size {size} is not supported: use a power of two from 16 to 128 (32 or 64 usually)"
+            )
         if self.channels not in (1, 3):
             raise ConfigError(f"channels must be 1 (grayscale) or 3 (RGB), not {self.channels}")
         for name, most in (("z_dim", MAX_Z_DIM), ("g_width", MAX_WIDTH), ("d_width", MAX_WIDTH)):
             value = getattr(self, name)
             if not (1 if name == "z_dim" else 0) <= value <= most:
-                raise ConfigError(f"{name.replace('_', ' ')} must be a whole number from {1 if name == 'z_dim' else 0} "
-                                  f"to {most}, not {value}")
+                raise ConfigError(
+                    f"{name.replace('_', ' ')} must be a whole number from {1 if name == 'z_dim' else 0} "
+                    f"to {most}, not {value}"
+                )
         if not 0 <= self.leaky_slope < 1:
             raise ConfigError(f"leaky slope must be in [0, 1), not {self.leaky_slope}")
         if self.upsample not in UPSAMPLING:
@@ -78,9 +80,9 @@ class ModelConfig:
 @dataclass
 class DataConfig:
     dataset: str = "street-digits"  # one of DATASETS
-    folder: str = ""                # image folder, for dataset "folder" (searched recursively)
-    data_dir: str = ""              # downloads and caches; "" = $DCGAN_DATA_DIR or <repo>/data
-    limit: int = 0                  # use only the first N training images; 0 = all (tests, quick tries)
+    folder: str = ""  # image folder, for dataset "folder" (searched recursively)
+    data_dir: str = ""  # downloads and caches; "" = $DCGAN_DATA_DIR or <repo>/data
+    limit: int = 0  # use only the first N training images; 0 = all (tests, quick tries)
 
     def validate(self) -> None:
         if self.dataset not in DATASETS:
@@ -93,31 +95,34 @@ class DataConfig:
 
 @dataclass
 class TrainConfig:
-    epochs: int = 5                 # passes over the training images
-    batch_size: int = 128           # images per step (the lessons and the paper use 128)
-    lr: float = 2e-4                # Adam learning rate for both networks (paper: 0.0002)
-    beta1: float = 0.5              # Adam beta1 (paper: 0.5; PyTorch's default 0.9 makes DCGAN unstable)
-    beta2: float = 0.999            # Adam beta2
-    label_smoothing: float = 0.0    # one-sided: real label = 1 - this (the lesson's 0.9 is 0.1 here)
-    seed: int = 0                   # seeds weights, noise, fixed z and the data order
-    device: str = "auto"            # auto = CUDA, then MPS, then CPU
-    precision: str = "auto"         # auto = bf16 autocast on CUDA, fp32 elsewhere
-    compile: bool = False           # torch.compile the networks (CUDA: worth it for long runs)
-    cuda_graph: bool = True         # on CUDA, capture the whole step in one CUDA graph (removes launch overhead)
-    log_every: int = 20             # steps between lines of metrics.jsonl
-    sample_every: int = 0           # steps between sample grids besides each epoch's end; 0 = about every 30 s
-    sample_count: int = 64          # images in a sample grid (a square number draws a square grid)
+    epochs: int = 5  # passes over the training images
+    batch_size: int = 128  # images per step (the lessons and the paper use 128)
+    lr: float = 2e-4  # Adam learning rate for both networks (paper: 0.0002)
+    beta1: float = 0.5  # Adam beta1 (paper: 0.5; PyTorch's default 0.9 makes DCGAN unstable)
+    beta2: float = 0.999  # Adam beta2
+    label_smoothing: float = 0.0  # one-sided: real label = 1 - this (the lesson's 0.9 is 0.1 here)
+    seed: int = 0  # seeds weights, noise, fixed z and the data order
+    device: str = "auto"  # auto = CUDA, then MPS, then CPU
+    precision: str = "auto"  # auto = bf16 autocast on CUDA, fp32 elsewhere
+    compile: bool = False  # torch.compile the networks (CUDA: worth it for long runs)
+    cuda_graph: bool = True  # on CUDA, capture the whole step in one CUDA graph (removes launch overhead)
+    log_every: int = 20  # steps between lines of metrics.jsonl
+    sample_every: int = 0  # steps between sample grids besides each epoch's end; 0 = about every 30 s
+    sample_count: int = 64  # images in a sample grid (a square number draws a square grid)
     checkpoint_every_s: float = 120.0  # seconds between checkpoints besides each epoch's end
-    score_samples: int = 2000       # generated images scored in a classifier's features at each epoch's end; 0 = off
-    score_every: int = 0            # steps between scores besides each epoch's end; 0 = epoch ends only
+    score_samples: int = 2000  # generated images scored in a classifier's features at each epoch's end; 0 = off
+    score_every: int = 0  # steps between scores besides each epoch's end; 0 = epoch ends only
 
     def validate(self) -> None:
         _check_finite(self, ("lr", "beta1", "beta2", "label_smoothing", "checkpoint_every_s"))
         for name in ("epochs", "batch_size", "log_every", "sample_count"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name.replace('_', ' ')} must be at least 1, not {getattr(self, name)}")
-        for name, most in (("batch_size", MAX_BATCH_SIZE), ("sample_count", MAX_SAMPLE_COUNT),
-                           ("score_samples", MAX_SCORE_SAMPLES)):
+        for name, most in (
+            ("batch_size", MAX_BATCH_SIZE),
+            ("sample_count", MAX_SAMPLE_COUNT),
+            ("score_samples", MAX_SCORE_SAMPLES),
+        ):
             if getattr(self, name) > most:
                 raise ConfigError(f"{name.replace('_', ' ')} must be at most {most}, not {getattr(self, name)}")
         if not self.checkpoint_every_s > 0:
@@ -128,7 +133,9 @@ class TrainConfig:
             if not 0 <= getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be in [0, 1), not {getattr(self, name)}")
         if not 0 <= self.label_smoothing < 0.5:
-            raise ConfigError(f"label smoothing must be in [0, 0.5), not {self.label_smoothing} (0.1 makes the real label 0.9)")
+            raise ConfigError(
+                f"label smoothing must be in [0, 0.5), not {self.label_smoothing} (0.1 makes the real label 0.9)"
+            )
         if self.score_every < 0:
             raise ConfigError("score every must be 0 (epoch ends only) or a positive number of steps")
         if self.score_samples < 0:
@@ -143,12 +150,12 @@ class TrainConfig:
 
 @dataclass
 class RunConfig:
-    name: str = ""                  # run folder name under the runs directory; "" = dataset + time
+    name: str = ""  # run folder name under the runs directory; "" = dataset + time
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
 
-    def validate(self) -> "RunConfig":
+    def validate(self) -> RunConfig:
         if self.name and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,79}", self.name):
             raise ConfigError(f"run name {self.name!r} must be letters, digits, '.', '_' or '-' (at most 80)")
         self.model = self.model.resolved()
@@ -161,7 +168,7 @@ class RunConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, raw: dict) -> "RunConfig":
+    def from_dict(cls, raw: dict) -> RunConfig:
         """Build from nested JSON (config.json) or flat {field: value}; unknown keys are an error."""
         raw = dict(raw)
         for name in SECTIONS:

@@ -1,9 +1,10 @@
 """Which device to train on, and what it is called."""
+
 from __future__ import annotations
 
 import torch
 
-from .config import ConfigError
+from dcgan.errors import ConfigError
 
 
 def available_devices() -> list[str]:
@@ -21,7 +22,9 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device(found[0])
     if name not in found:
-        raise ConfigError(f"device {name!r} is not available on this machine (found: {', '.join(found)}); choose device auto")
+        raise ConfigError(
+            f"device {name!r} is not available on this machine (found: {', '.join(found)}); choose device auto"
+        )
     return torch.device(name)
 
 

@@ -3,6 +3,7 @@
 Each writer fills a temporary file in the same folder, flushes it to disk, then `os.replace`s it
 over the target, which POSIX makes atomic. A crash leaves the old file or the new one, never a mix.
 """
+
 from __future__ import annotations
 
 import io

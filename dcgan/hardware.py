@@ -2,6 +2,7 @@
 
 The Home page shows this at once; dcgan.devices (with torch) decides what a run actually uses.
 """
+
 from __future__ import annotations
 
 import os

@@ -4,6 +4,7 @@ Radford et al. 2015: strided (transposed) convolutions instead of pooling, batch
 layers, ReLU in G and leaky ReLU in D, tanh output. Widths follow the lesson's conv_dim rule:
 G halves its channels at each doubling of resolution and ends at `g_width`; D mirrors it.
 """
+
 from __future__ import annotations
 
 import math
@@ -11,10 +12,10 @@ import math
 import torch
 from torch import nn
 
-from .config import ModelConfig
+from dcgan.config import ModelConfig
 
 BASE_SIZE = 4  # G starts from, and D ends at, a 4x4 feature map
-KERNEL = 4     # 4x4 kernels with stride 2 double or halve the size exactly
+KERNEL = 4  # 4x4 kernels with stride 2 double or halve the size exactly
 
 
 def conv_block(conv: nn.Module, out_channels: int, batchnorm: bool, activation: nn.Module | None) -> nn.Sequential:

@@ -1,4 +1,5 @@
 """A one-line progress bar with rate and ETA for the terminal (a line every few seconds when piped)."""
+
 from __future__ import annotations
 
 import sys

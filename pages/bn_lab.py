@@ -1,25 +1,35 @@
 """Batch-norm lab: the lesson's networks with and without batch norm, its whole table, inference mode, DCGAN."""
+
 import streamlit as st
 
 from ui.shell import require_shell
 
 require_shell()
 
-from dcgan.bnlab import (ACTIVATIONS, MAX_ITERATIONS, LabConfig, lesson_table, run_table,  # noqa: E402
-                         table_configs, train_pair)
-from dcgan.config import ConfigError  # noqa: E402
+from dcgan.bnlab.experiment import (  # noqa: E402
+    ACTIVATIONS,
+    MAX_ITERATIONS,
+    LabConfig,
+    lesson_table,
+    run_table,
+    table_configs,
+    train_pair,
+)
+from dcgan.errors import ConfigError  # noqa: E402
 from ui.jobs import BackgroundJob, live_fragment  # noqa: E402
-from ui.lab_views import (accuracy_figure, data_caption, job_progress, lab_data, lab_device,  # noqa: E402
-                          test_accuracies)
 from ui.lab_dcgan import dcgan_comparison_tab  # noqa: E402
 from ui.lab_inference import inference_tab  # noqa: E402
+from ui.lab_views import accuracy_figure, data_caption, job_progress, lab_data, lab_device, test_accuracies  # noqa: E402
 
 st.title("Batch-norm lab")
-st.caption("The batch-normalization lesson: two networks with identical starting weights, fed identical batches; "
-           "the only difference is batch norm. Fully connected 784 → 100 → 100 → 100 → 10, plain SGD, batches of 60.")
+st.caption(
+    "The batch-normalization lesson: two networks with identical starting weights, fed identical batches; "
+    "the only difference is batch norm. Fully connected 784 → 100 → 100 → 100 → 10, plain SGD, batches of 60."
+)
 
-pair_tab, table_tab, inference, dcgan_tab = st.tabs(["A pair", "The lesson's table", "Inference mode",
-                                                      "DCGAN with and without batch norm"])
+pair_tab, table_tab, inference, dcgan_tab = st.tabs(
+    ["A pair", "The lesson's table", "Inference mode", "DCGAN with and without batch norm"]
+)
 
 
 def _start(key: str, fn, *args) -> None:
@@ -34,13 +44,22 @@ with pair_tab:
         c1, c2, c3, c4 = st.columns(4)
         activation = c1.selectbox("Activation", list(ACTIVATIONS), key="bn-act")
         lr = c2.number_input("Learning rate", value=0.01, step=0.01, format="%.4f", key="bn-lr")
-        weights = c3.selectbox("Starting weights", ["reasonable", "bad", "custom"], key="bn-weights",
-                               help="reasonable: normal, std 0.05; bad: std 5.0; custom: the std on the right")
+        weights = c3.selectbox(
+            "Starting weights",
+            ["reasonable", "bad", "custom"],
+            key="bn-weights",
+            help="reasonable: normal, std 0.05; bad: std 5.0; custom: the std on the right",
+        )
         std = c4.number_input("Custom std", value=0.5, step=0.05, format="%.3f", key="bn-std")
         c1, c2, c3, _ = st.columns(4)
         # No min or max here: an out-of-range count gets the engine's message, which says why.
-        iterations = c1.number_input("Iterations", value=2000, step=500, key="bn-iterations",
-                                     help=f"1 to {MAX_ITERATIONS:,} (the lesson: 2,000 and 50,000)")
+        iterations = c1.number_input(
+            "Iterations",
+            value=2000,
+            step=500,
+            key="bn-iterations",
+            help=f"1 to {MAX_ITERATIONS:,} (the lesson: 2,000 and 50,000)",
+        )
         eval_every = c2.number_input("Validate every N batches", value=50, step=10, key="bn-eval")
         seed = c3.number_input("Seed", value=0, step=1, key="bn-seed")
         run = st.form_submit_button("Train the pair", type="primary")
@@ -56,8 +75,10 @@ with pair_tab:
     def _pair_view() -> None:
         job, config = st.session_state.get("bn-pair-job"), st.session_state.get("bn-pair-config")
         if job is None:
-            st.info("Choose the settings and press *Train the pair*. The lesson's first comparison is the default: "
-                    "ReLU, learning rate 0.01, reasonable weights, 2,000 iterations.")
+            st.info(
+                "Choose the settings and press *Train the pair*. The lesson's first comparison is the default: "
+                "ReLU, learning rate 0.01, reasonable weights, 2,000 iterations."
+            )
             return
         job_progress(job, f"{config.activation}, lr {config.lr:g}, {config.weights} weights")
         if job.running and st.button("Stop", key="bn-pair-stop"):
@@ -78,13 +99,22 @@ with pair_tab:
 with table_tab:
     rows = lesson_table()
     c1, c2 = st.columns([2, 1])
-    published = c1.radio("Iterations", ["the same for every row", "each row's published count (50,000 for most)"],
-                         key="bn-table-its", horizontal=True)
+    published = c1.radio(
+        "Iterations",
+        ["the same for every row", "each row's published count (50,000 for most)"],
+        key="bn-table-its",
+        horizontal=True,
+    )
     # No min/max on the widget: Streamlit would keep the old value and hide its reason in a tooltip, so an
     # out-of-range count goes to the engine's check, whose message the page shows.
-    same = c2.number_input("Iterations for every row", value=2000, step=500, key="bn-table-n",
-                           disabled=not published.startswith("the same"),
-                           help=f"at most {MAX_ITERATIONS:,}: twice the lesson's longest runs")
+    same = c2.number_input(
+        "Iterations for every row",
+        value=2000,
+        step=500,
+        key="bn-table-n",
+        disabled=not published.startswith("the same"),
+        help=f"at most {MAX_ITERATIONS:,}: twice the lesson's longest runs",
+    )
     iterations = int(same) if published.startswith("the same") else None
     if st.button("Run all 15 rows at once", type="primary", key="bn-table-run"):
         try:
@@ -96,8 +126,9 @@ with table_tab:
     def _table_progress() -> None:
         if job := st.session_state.get("bn-table-job"):
             job_progress(job, f"All 30 networks, batched, on {lab_device()}")
-            if job.running and st.button("Stop", key="bn-table-stop", help="ends every row where it is; "
-                                         "the table shows how far each got"):
+            if job.running and st.button(
+                "Stop", key="bn-table-stop", help="ends every row where it is; the table shows how far each got"
+            ):
                 job.stop()
 
     # Only the progress bar is polled while the table trains: redrawing the table with it every poll took a
@@ -107,15 +138,30 @@ with table_tab:
     results = job.result if job and job.result else None
     table = []
     for i, row in enumerate(rows):
-        entry = {"weights": row.weights, "lr": row.lr, "activation": row.activation,
-                 "published iterations": row.iterations, "published without BN": row.without_bn,
-                 "published with BN": row.with_bn, "note": row.note}
+        entry = {
+            "weights": row.weights,
+            "lr": row.lr,
+            "activation": row.activation,
+            "published iterations": row.iterations,
+            "published without BN": row.without_bn,
+            "published with BN": row.with_bn,
+            "note": row.note,
+        }
         if results:
             without, with_bn = results[i]
-            diverged = [f"{name} at {r.diverged_at:,}" for name, r in (("without BN", without), ("with BN", with_bn))
-                        if r.diverged_at]
-            entry.update({"our iterations": without.trained, "ours without BN": without.test_accuracy,
-                          "ours with BN": with_bn.test_accuracy, "diverged": ", ".join(diverged)})
+            diverged = [
+                f"{name} at {r.diverged_at:,}"
+                for name, r in (("without BN", without), ("with BN", with_bn))
+                if r.diverged_at
+            ]
+            entry.update(
+                {
+                    "our iterations": without.trained,
+                    "ours without BN": without.test_accuracy,
+                    "ours with BN": with_bn.test_accuracy,
+                    "diverged": ", ".join(diverged),
+                }
+            )
         table.append(entry)
     st.dataframe(table, hide_index=True, key="bn-table")
     if results:

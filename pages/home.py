@@ -3,17 +3,19 @@
 It draws without importing torch (2 s of the app's cold start): the grid first shown is the shipped
 generator's own sample grid; "New samples" then loads the generator and draws fresh ones.
 """
+
 import streamlit as st
 
-from dcgan.catalog import shipped_generators
 from dcgan.hardware import describe_hardware
+from dcgan.runs.catalog import shipped_generators
 from ui.shell import require_shell
 
 require_shell()
 
 st.title("DCGAN Studio")
 st.markdown(
-    "Train a **Deep Convolutional GAN** (Radford, Metz & Chintala, 2015), watch it learn, and explore what it learned.\n\n"
+    "Train a **Deep Convolutional GAN** (Radford, Metz & Chintala, 2015), watch it learn, and explore what it "
+    "learned.\n\n"
     "- **Train** — pick a dataset (the built-in street digits work offline; SVHN, MNIST, Fashion-MNIST, CIFAR-10 "
     "or a folder of images such as CelebA faces), start a run in the background and watch its losses and samples "
     "live. Runs keep going when you leave the page or close the tab, and can be stopped, resumed and compared.\n"
@@ -29,7 +31,7 @@ st.markdown(f"**Device:** {describe_hardware()}")
 
 @st.cache_resource(show_spinner=False)
 def _generator(path: str):
-    from dcgan.generator_file import load_generator
+    from dcgan.runs.generator_file import load_generator
 
     return load_generator(path)
 
@@ -38,7 +40,7 @@ def _generator(path: str):
 def _sample_grid(path: str, seed: int, count: int = 64):
     import torch
 
-    from dcgan.datasets import image_grid
+    from dcgan.images import image_grid
 
     G, meta = _generator(path)
     z = torch.randn(count, G.cfg.z_dim, generator=torch.Generator().manual_seed(seed))
@@ -62,11 +64,15 @@ if shipped:
         if seed == 0 and generator["grid"]:
             st.image(str(generator["grid"]), width=480, caption=f"{chosen}: its fixed latent batch")
         else:
-            from dcgan.checkpoint import CheckpointError
+            from dcgan.errors import CheckpointError
 
             try:
-                st.image(_sample_grid(str(generator["path"]), seed), width=480, output_format="PNG",
-                         caption=f"{chosen}: 64 new random samples")
+                st.image(
+                    _sample_grid(str(generator["path"]), seed),
+                    width=480,
+                    output_format="PNG",
+                    caption=f"{chosen}: 64 new random samples",
+                )
             except CheckpointError as err:
                 st.error(f"Could not load {generator['path'].name}: {err}")
 else:

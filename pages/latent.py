@@ -1,4 +1,5 @@
 """Latent explorer: pick a generator, then slide, interpolate, do arithmetic or project a picture."""
+
 import io
 import logging
 
@@ -8,11 +9,11 @@ from ui.shell import require_shell
 
 require_shell()
 
-from dcgan.catalog import run_generators, shipped_generators  # noqa: E402
-from dcgan.checkpoint import CheckpointError  # noqa: E402
-from dcgan.generator_file import load_generator  # noqa: E402
-from dcgan.latent import prepare_for_exploring  # noqa: E402
-from dcgan.runs import runs_root  # noqa: E402
+from dcgan.errors import CheckpointError  # noqa: E402
+from dcgan.latent.explore import prepare_for_exploring  # noqa: E402
+from dcgan.paths import runs_root  # noqa: E402
+from dcgan.runs.catalog import run_generators, shipped_generators  # noqa: E402
+from dcgan.runs.generator_file import load_generator  # noqa: E402
 from ui.latent_tabs import Explorer, arithmetic_tab, interpolation_tab, projection_tab, sliders_tab  # noqa: E402
 
 logger = logging.getLogger(__name__)
@@ -62,8 +63,11 @@ try:
             chosen_name = upload.name
             explorer = _load_upload(upload)
     elif not sources[where]:
-        st.info("No run has exported a generator yet: one is written when a run finishes or is stopped."
-                if where == "From a run" else "No generators in checkpoints/.")
+        st.info(
+            "No run has exported a generator yet: one is written when a run finishes or is stopped."
+            if where == "From a run"
+            else "No generators in checkpoints/."
+        )
     else:
         names = [g["name"] for g in sources[where]]
         chosen = sources[where][names.index(st.selectbox("Which", names, key=f"latent-{where}"))]
@@ -75,13 +79,17 @@ except MemoryError:
     st.error(f"Not enough memory to load {chosen_name}: close other runs or tabs, or pick a smaller generator.")
 except Exception as err:  # e.g. an odd but valid file failing the first computations: one plain message here,
     logger.exception("latent explorer: opening %s failed", chosen_name)  # the traceback in the server's log
-    st.error(f"Could not open {chosen_name} in the explorer ({type(err).__name__}: {_first_line(err)}). "
-             "Pick another generator.")
+    st.error(
+        f"Could not open {chosen_name} in the explorer ({type(err).__name__}: {_first_line(err)}). "
+        "Pick another generator."
+    )
 
 if explorer:
     meta, cfg = explorer.meta, explorer.G.cfg
-    st.caption(f"{meta.get('dataset', '?')} · {cfg.image_size} px · z of {cfg.z_dim} · step {meta.get('step', '?')}"
-               f"{' · run ' + meta['run'] if meta.get('run') else ''}")
+    st.caption(
+        f"{meta.get('dataset', '?')} · {cfg.image_size} px · z of {cfg.z_dim} · step {meta.get('step', '?')}"
+        f"{' · run ' + meta['run'] if meta.get('run') else ''}"
+    )
     if explorer.note:
         st.info(explorer.note)
     tabs = st.tabs(["Sliders", "Interpolation", "Arithmetic", "Projection"])

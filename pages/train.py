@@ -1,11 +1,14 @@
 """Train: a form to start a run in the background, the live view of a run, and the table of all runs."""
+
 import streamlit as st
 
-from dcgan.config import DATASETS, ConfigError
-from dcgan.datasets import DatasetUnavailable, preview
-from dcgan.presets import DATASET_PRESETS, preset_config
-from dcgan.rundir import ACTIVE_STATES, RunDirectory, RunLocked
-from dcgan.runs import list_runs, runs_root, start_run
+from dcgan.config import DATASETS
+from dcgan.data.loading import preview
+from dcgan.data.presets import DATASET_PRESETS, preset_config
+from dcgan.errors import ConfigError, DatasetUnavailable, RunLocked
+from dcgan.paths import runs_root
+from dcgan.runs.directory import ACTIVE_STATES, RunDirectory
+from dcgan.runs.manage import list_runs, start_run
 from ui.folder_field import readable_folder
 from ui.run_view import run_view
 from ui.runs_table import runs_table
@@ -37,8 +40,16 @@ except ConfigError as err:  # the runs folder (DCGAN_RUNS_DIR) is a file
     st.stop()
 with st.expander("Start a new run", expanded=not any(r["state"] in ACTIVE_STATES for r in runs)):
     dataset = st.selectbox("Dataset", DATASETS, format_func=DATASET_LABELS.get, key="dataset")
-    folder = st.text_input("Image folder", key="folder", help="For example ~/data/img_align_celeba (CelebA). "
-                           "Searched recursively; images are centre-cropped to squares.") if dataset == "folder" else ""
+    folder = (
+        st.text_input(
+            "Image folder",
+            key="folder",
+            help="For example ~/data/img_align_celeba (CelebA). "
+            "Searched recursively; images are centre-cropped to squares.",
+        )
+        if dataset == "folder"
+        else ""
+    )
     folder = readable_folder(folder) if dataset == "folder" else ""  # a network-exposed server reads allowed roots only
     preset = DATASET_PRESETS[dataset]
     size = st.session_state.get(f"{dataset}:image_size", preset["image_size"])
@@ -49,8 +60,12 @@ with st.expander("Start a new run", expanded=not any(r["state"] in ACTIVE_STATES
             with st.spinner(f"Loading {DATASET_LABELS[dataset]} for a preview (the first time can take ~20 s)…"):
                 shown = _preview(dataset, folder.strip(), size, channels, limit)
             count, grid = shown
-            # A folder's preview (dcgan.folder.FolderPreview) also says which files are skipped and why.
-            caption = shown.caption(size) if hasattr(shown, "caption") else f"{count:,} training images at {size} px — a few of them"
+            # A folder's preview (dcgan.data.folder.FolderPreview) also says which files are skipped and why.
+            caption = (
+                shown.caption(size)
+                if hasattr(shown, "caption")
+                else f"{count:,} training images at {size} px — a few of them"
+            )
             st.image(grid, width=320, caption=caption, output_format="PNG")
         except (DatasetUnavailable, ConfigError) as err:
             st.error(str(err))
@@ -77,7 +92,6 @@ elif not open_name:
 if open_name in names:
     st.subheader("Run")
     run_view(RunDirectory(runs_root() / open_name))
-
 
 
 def _all_runs() -> None:

@@ -4,17 +4,26 @@ Run once by a maintainer; the bank is committed so the dataset is the same on ev
 whatever fonts it has. Needs Debian's fonts-dejavu-core (DejaVu fonts are free to redistribute:
 Bitstream Vera licence) and Pillow's own bundled font.
 """
+
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-CANVAS = 48        # glyph bitmap side
+CANVAS = 48  # glyph bitmap side
 DIGIT_HEIGHT = 40  # pixels a digit's ink spans vertically inside the canvas
 DEJAVU = Path("/usr/share/fonts/truetype/dejavu")
-FONTS = ["DejaVuSans.ttf", "DejaVuSans-Bold.ttf", "DejaVuSansCondensed-Bold.ttf", "DejaVuSerif.ttf",
-         "DejaVuSerif-Bold.ttf", "DejaVuSansMono.ttf", "DejaVuSansMono-Bold.ttf", "DejaVuSans-ExtraLight.ttf",
-         "DejaVuSerifCondensed-Bold.ttf"]
+FONTS = [
+    "DejaVuSans.ttf",
+    "DejaVuSans-Bold.ttf",
+    "DejaVuSansCondensed-Bold.ttf",
+    "DejaVuSerif.ttf",
+    "DejaVuSerif-Bold.ttf",
+    "DejaVuSansMono.ttf",
+    "DejaVuSansMono-Bold.ttf",
+    "DejaVuSans-ExtraLight.ttf",
+    "DejaVuSerifCondensed-Bold.ttf",
+]
 
 
 def render(font_for_size, digit: str) -> tuple[np.ndarray, float]:

@@ -1,10 +1,10 @@
 """Helpers for driving the app's pages with Streamlit's AppTest (shared by the test_app_* files)."""
+
 import json
 import time
 
-from streamlit.testing.v1 import AppTest
-
 from conftest import ROOT
+from streamlit.testing.v1 import AppTest
 
 APP = str(ROOT / "streamlit_app.py")
 TINY = {"limit": 256, "epochs": 1, "batch_size": 32, "g_width": 8, "d_width": 8}
@@ -21,8 +21,16 @@ def open_page(page: str, **query) -> AppTest:
 
 
 def widget(at: AppTest, key: str):
-    for group in (at.number_input, at.selectbox, at.text_input, at.toggle, at.multiselect, at.button, at.slider,
-                  at.radio):
+    for group in (
+        at.number_input,
+        at.selectbox,
+        at.text_input,
+        at.toggle,
+        at.multiselect,
+        at.button,
+        at.slider,
+        at.radio,
+    ):
         for element in group:
             if element.key == key:
                 return element

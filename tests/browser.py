@@ -1,4 +1,5 @@
 """Start `streamlit run` on a free port and drive Debian's chromium with playwright (tests and benchmarks)."""
+
 from __future__ import annotations
 
 import contextlib
@@ -12,8 +13,15 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--disable-background-networking", "--disable-extensions", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-extensions",
+    "--no-first-run",
+]
 
 
 def free_port() -> int:
@@ -26,10 +34,24 @@ def free_port() -> int:
 def streamlit_server(env: dict | None = None, timeout: float = 60, script: Path | None = None):
     """Yields the app's URL once the server answers its health check; stops the server afterwards."""
     port = free_port()
-    command = [sys.executable, "-m", "streamlit", "run", str(script or ROOT / "streamlit_app.py"), "--server.port", str(port),
-               "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"]
-    server = subprocess.Popen(command, cwd=ROOT, env={**os.environ, **(env or {})}, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT)
+    command = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(script or ROOT / "streamlit_app.py"),
+        "--server.port",
+        str(port),
+        "--server.address",
+        "127.0.0.1",
+        "--server.headless",
+        "true",
+        "--browser.gatherUsageStats",
+        "false",
+    ]
+    server = subprocess.Popen(
+        command, cwd=ROOT, env={**os.environ, **(env or {})}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         wait_for_health(url, server, timeout)

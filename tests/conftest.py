@@ -1,11 +1,9 @@
 import os
-import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 
 @pytest.fixture(scope="session")
@@ -26,7 +24,18 @@ def tiny_config(name="tiny", **overrides):
     """A run that finishes in a couple of seconds on a CPU: 256 images, batch 32, 16 px, narrow nets."""
     from dcgan.config import RunConfig, apply_overrides
 
-    settings = {"name": name, "limit": 256, "batch_size": 32, "image_size": 16, "g_width": 8, "d_width": 8,
-                "epochs": 1, "log_every": 2, "device": "cpu", "sample_count": 16, "score_samples": 200}
+    settings = {
+        "name": name,
+        "limit": 256,
+        "batch_size": 32,
+        "image_size": 16,
+        "g_width": 8,
+        "d_width": 8,
+        "epochs": 1,
+        "log_every": 2,
+        "device": "cpu",
+        "sample_count": 16,
+        "score_samples": 200,
+    }
     settings.update(overrides)
     return apply_overrides(RunConfig(), settings)

@@ -1,9 +1,10 @@
-"""The Home and Train pages through Streamlit's AppTest: they render, start and show runs, and turn bad input into st.error."""
+"""The Home and Train pages through Streamlit's AppTest: they render, start and show runs, and turn bad input into
+st.error."""
+
 import json
 import time
 
 import pytest
-
 from apptest_helpers import TINY, fill_form, open_page, press_start, wait_for_state, widget
 
 
@@ -22,8 +23,9 @@ def test_home_page_shows_device_and_shipped_samples(runs_dir):
 def test_train_page_renders_without_runs(runs_dir):
     at = open_page("train")
     assert any("No runs yet" in i.value for i in at.info)
-    assert any("50,000 training images" in (img.proto.imgs[0].caption if img.proto.imgs else "")
-               for img in at.get("image"))  # the preview of the default dataset
+    assert any(
+        "50,000 training images" in (img.proto.imgs[0].caption if img.proto.imgs else "") for img in at.get("image")
+    )  # the preview of the default dataset
 
 
 def test_tiny_run_started_from_the_page_shows_progress_chart_and_samples(runs_dir):
@@ -48,7 +50,8 @@ def test_tiny_run_started_from_the_page_shows_progress_chart_and_samples(runs_di
 
 def test_a_refreshed_browser_comes_back_to_the_run_in_the_address(runs_dir):
     from conftest import tiny_config
-    from dcgan.runs import start_run
+
+    from dcgan.runs.manage import start_run
 
     for name in ("first", "second"):
         start_run(tiny_config(name))
@@ -72,10 +75,15 @@ def test_bad_folder_path_is_an_error_and_the_page_still_works(runs_dir, tmp_path
     assert not (runs_dir.exists() and any(runs_dir.iterdir()))  # nothing half-made
 
 
-@pytest.mark.parametrize("setting, value, message", [("lr", 0.0, "learning rate must be positive"),
-                                                     ("batch_size", 0, "batch size must be at least 1"),
-                                                     ("name", "bad name!", "run name"),
-                                                     ("score_every", -5, "score every must be 0")])
+@pytest.mark.parametrize(
+    "setting, value, message",
+    [
+        ("lr", 0.0, "learning rate must be positive"),
+        ("batch_size", 0, "batch size must be at least 1"),
+        ("name", "bad name!", "run name"),
+        ("score_every", -5, "score every must be 0"),
+    ],
+)
 def test_impossible_settings_are_errors(runs_dir, setting, value, message):
     at = open_page("train")
     fill_form(at, **{setting: value})
@@ -87,8 +95,9 @@ def test_dataset_that_cannot_be_downloaded_says_what_to_do(runs_dir):
     at = open_page("train")
     widget(at, "dataset").set_value("mnist").run()
     assert not at.exception
-    assert any("mnist" in e.value.lower() and ("download" in e.value or "put" in e.value) for e in at.error), \
-        [e.value for e in at.error]
+    assert any("mnist" in e.value.lower() and ("download" in e.value or "put" in e.value) for e in at.error), [
+        e.value for e in at.error
+    ]
 
 
 def test_stop_then_resume_from_the_page_continues_the_run(runs_dir):
@@ -119,7 +128,8 @@ def test_stop_then_resume_from_the_page_continues_the_run(runs_dir):
 
 def test_runs_are_compared_and_deleted_with_confirmation(runs_dir):
     from conftest import tiny_config
-    from dcgan.runs import start_run
+
+    from dcgan.runs.manage import start_run
 
     for name in ("alpha", "beta"):
         start_run(tiny_config(name))
@@ -137,8 +147,9 @@ def test_runs_are_compared_and_deleted_with_confirmation(runs_dir):
 
 def test_diverged_run_offers_a_resume_with_half_the_learning_rate(runs_dir):
     from conftest import tiny_config
-    from dcgan.rundir import RunDirectory
-    from dcgan.runs import start_run
+
+    from dcgan.runs.directory import RunDirectory
+    from dcgan.runs.manage import start_run
 
     run = start_run(tiny_config("blown-up", epochs=400, lr=4e-4))
     wait_for_state(run.path, ("running",))
@@ -159,7 +170,8 @@ def test_diverged_run_offers_a_resume_with_half_the_learning_rate(runs_dir):
 
 def test_train_page_plots_the_quality_score_and_class_histogram(runs_dir, monkeypatch):
     from conftest import tiny_config
-    from dcgan.runs import start_run
+
+    from dcgan.runs.manage import start_run
 
     monkeypatch.setenv("DCGAN_SCORE_BUDGET", "inf")  # the background trainer inherits it: score every epoch
     start_run(tiny_config("scored-run", epochs=2))

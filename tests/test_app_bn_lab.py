@@ -1,17 +1,17 @@
 """The batch-norm lab page through AppTest: a pair, the table, the inference demo, the DCGAN pair."""
+
 import time
 
 import pytest
-from streamlit.testing.v1 import AppTest
-
 from apptest_helpers import open_page, wait_for_state, widget
+from streamlit.testing.v1 import AppTest
 
 
 @pytest.fixture()
 def small_lab_data(monkeypatch, data_dir):
     """The lab's pages on 3,000 street-digits instead of the full 60,000 (drawn in seconds, not 20 s)."""
     import ui.lab_views
-    from dcgan.bnlab import load_lab_data
+    from dcgan.bnlab.experiment import load_lab_data
 
     data = load_lab_data(limit=3000)
     monkeypatch.setattr(ui.lab_views, "lab_data", lambda: data)
@@ -46,12 +46,15 @@ def test_bn_lab_trains_a_pair_live_and_reports_test_accuracies(runs_dir, small_l
     assert at.get("progress")[0].proto.text.startswith("relu, lr 0.01, reasonable weights: done")
 
 
-@pytest.mark.parametrize("key, value, message", [
-    ("bn-lr", 0.0, "learning rate must be positive"),
-    ("bn-iterations", 0, "iterations must be at least 1"),
-    ("bn-iterations", 10**9, "iterations must be at most 100,000, not 1,000,000,000: twice the lesson's longest"),
-    ("bn-seed", -1, "seed must be a whole number from 0"),
-])
+@pytest.mark.parametrize(
+    "key, value, message",
+    [
+        ("bn-lr", 0.0, "learning rate must be positive"),
+        ("bn-iterations", 0, "iterations must be at least 1"),
+        ("bn-iterations", 10**9, "iterations must be at most 100,000, not 1,000,000,000: twice the lesson's longest"),
+        ("bn-seed", -1, "seed must be a whole number from 0"),
+    ],
+)
 def test_bn_lab_bad_settings_are_errors(runs_dir, key, value, message):
     at = open_page("bn_lab")
     widget(at, key).set_value(value)
@@ -59,8 +62,7 @@ def test_bn_lab_bad_settings_are_errors(runs_dir, key, value, message):
     assert any(message in e.value for e in at.error) and "bn-pair-job" not in at.session_state
 
 
-@pytest.mark.parametrize("iterations, message", [(10**9, "iterations must be at most 100,000"),
-                                                 (0, "iterations")])
+@pytest.mark.parametrize("iterations, message", [(10**9, "iterations must be at most 100,000"), (0, "iterations")])
 def test_bn_lab_tables_iteration_count_out_of_range_is_an_error_not_the_old_value(runs_dir, iterations, message):
     """A widget min/max would keep the last valid count and train with it, its reason only in a tooltip."""
     at = open_page("bn_lab")
@@ -117,12 +119,13 @@ def test_bn_lab_inference_demo_shows_the_collapse(runs_dir, small_lab_data):
     scores = {m.label: float(m.value) for m in at.metric}
     assert scores["one at a time, batch statistics (training mode)"] < 0.25
     assert scores["one at a time, population statistics (eval mode)"] > 0.5
-    assert any("eval mode (running statistics)" in (i.proto.imgs[0].caption if i.proto.imgs else "")
-               for i in at.get("image"))
+    assert any(
+        "eval mode (running statistics)" in (i.proto.imgs[0].caption if i.proto.imgs else "") for i in at.get("image")
+    )
 
 
 def test_bn_lab_starts_two_dcgan_runs_differing_only_in_batch_norm(runs_dir):
-    from dcgan.rundir import RunDirectory
+    from dcgan.runs.directory import RunDirectory
 
     at = open_page("bn_lab")
     widget(at, "bn-dcgan-epochs").set_value(1)
@@ -134,8 +137,9 @@ def test_bn_lab_starts_two_dcgan_runs_differing_only_in_batch_norm(runs_dir):
     assert a["model"]["g_batchnorm"] and a["model"]["d_batchnorm"]
     assert not b["model"]["g_batchnorm"] and not b["model"]["d_batchnorm"]
     a["model"].update(g_batchnorm=False, d_batchnorm=False)
-    assert {k: v for k, v in a.items() if k not in ("name", "created")} == \
-        {k: v for k, v in b.items() if k not in ("name", "created")}  # nothing else differs
+    assert {k: v for k, v in a.items() if k not in ("name", "created")} == {
+        k: v for k, v in b.items() if k not in ("name", "created")
+    }  # nothing else differs
     for run in (on, off):
         wait_for_state(run.path)
     at.run()
@@ -147,8 +151,8 @@ def test_bn_lab_starts_two_dcgan_runs_differing_only_in_batch_norm(runs_dir):
 def test_bn_lab_starts_no_second_dcgan_pair_while_the_first_trains(runs_dir):
     """The DCGAN pair is two processes that outlive the tab (runs, with their own Stop); a second click
     while they train would pile two more onto the same cores."""
-    from dcgan.rundir import RunDirectory
-    from dcgan.runs import request_stop
+    from dcgan.runs.directory import RunDirectory
+    from dcgan.runs.manage import request_stop
 
     at = open_page("bn_lab")
     widget(at, "bn-dcgan-limit").set_value(12_800)  # minutes of training: still running at the second click

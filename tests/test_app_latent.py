@@ -1,8 +1,8 @@
 """The latent explorer page through AppTest: sliders, interpolation, uploads, projection."""
-from streamlit.testing.v1 import AppTest
 
 from apptest_helpers import open_page, wait_for_state, widget
 from conftest import ROOT
+from streamlit.testing.v1 import AppTest
 
 
 def image_urls(at: AppTest) -> dict[str, str]:
@@ -24,8 +24,9 @@ def test_latent_page_slider_changes_the_image_and_reset_brings_it_back(runs_dir)
     widget(at, "lat-seed").set_value(5).run()
     assert "seed 5, moved by the sliders" in image_urls(at)
     widget(at, "lat-new").click().run()
-    assert at.session_state["lat-seed"] != 5 and f"seed {at.session_state['lat-seed']}, moved by the sliders" \
-        in image_urls(at)
+    assert at.session_state[
+        "lat-seed"
+    ] != 5 and f"seed {at.session_state['lat-seed']}, moved by the sliders" in image_urls(at)
 
 
 def test_latent_page_interpolation_renders_n_frames_and_a_gif(runs_dir):
@@ -43,7 +44,8 @@ def test_latent_page_interpolation_renders_n_frames_and_a_gif(runs_dir):
 
 def test_latent_page_lists_run_generators_and_arithmetic_needs_each_concept(runs_dir):
     from conftest import tiny_config
-    from dcgan.runs import start_run
+
+    from dcgan.runs.manage import start_run
 
     start_run(tiny_config("explore-me"))
     wait_for_state(runs_dir / "explore-me")
@@ -71,8 +73,9 @@ def test_latent_page_refuses_foreign_and_malicious_uploads(runs_dir, tmp_path):
     for payload in ({"weights": torch.zeros(2)}, {"format": "dcgan-studio/generator-v1", "x": Exploit()}):
         buffer = _io.BytesIO()
         torch.save(payload, buffer)
-        next(u for u in at.get("file_uploader") if u.key == "latent-upload") \
-            .set_value(("upload.pt", buffer.getvalue(), "application/octet-stream")).run()
+        next(u for u in at.get("file_uploader") if u.key == "latent-upload").set_value(
+            ("upload.pt", buffer.getvalue(), "application/octet-stream")
+        ).run()
         assert not at.exception
         assert any("Could not load that generator" in e.value for e in at.error)
     assert not (tmp_path / "pwned").exists()
@@ -86,8 +89,9 @@ def test_projection_from_the_page_then_moved_with_the_sliders(runs_dir):
     at = open_page("latent")
     picture = _io.BytesIO()
     Image.open(ROOT / "checkpoints" / "street-digits-32px.png").crop((2, 2, 34, 34)).save(picture, format="PNG")
-    next(u for u in at.get("file_uploader") if u.key == "proj-upload") \
-        .set_value(("digit.png", picture.getvalue(), "image/png")).run()
+    next(u for u in at.get("file_uploader") if u.key == "proj-upload").set_value(
+        ("digit.png", picture.getvalue(), "image/png")
+    ).run()
     widget(at, "proj-steps").set_value(50).run()
     widget(at, "proj-run").click().run()
     assert not at.exception and not at.error
@@ -111,8 +115,10 @@ def test_latent_page_says_in_one_error_what_is_wrong_with_an_upload_by_its_name(
 
     at = open_page("latent")
     upload(at, "proj-upload", "huge.png", png_claiming(20_000, 20_000), "image/png")
-    assert [e.value for e in at.error] == ["huge.png is too large: its header claims 400 megapixels, more than the "
-                                           "50 megapixels allowed; make it smaller and try again"]
+    assert [e.value for e in at.error] == [
+        "huge.png is too large: its header claims 400 megapixels, more than the "
+        "50 megapixels allowed; make it smaller and try again"
+    ]
     widget(at, "latent-source").set_value("Upload a file").run()
     upload(at, "latent-upload", "x.pt", b"a text file, renamed\n", "application/octet-stream")
     errors = [e.value for e in at.error]
@@ -121,16 +127,21 @@ def test_latent_page_says_in_one_error_what_is_wrong_with_an_upload_by_its_name(
 
 def test_latent_page_reports_a_generator_that_loads_but_fails_to_prepare(runs_dir, monkeypatch):
     """An odd but valid file can still fail the explorer's first computations: one message, no traceback."""
-    import dcgan.latent
+    import dcgan.latent.explore
 
     def failing(G, *args):
         raise RuntimeError("linalg.svd: The algorithm failed to converge because the input matrix is ill-conditioned")
 
     at = open_page("latent")
-    monkeypatch.setattr(dcgan.latent, "prepare_for_exploring", failing)
+    monkeypatch.setattr(dcgan.latent.explore, "prepare_for_exploring", failing)
     widget(at, "latent-source").set_value("Upload a file").run()
-    upload(at, "latent-upload", "odd.pt", (ROOT / "checkpoints" / "street-digits-32px.pt").read_bytes(),
-           "application/octet-stream")
+    upload(
+        at,
+        "latent-upload",
+        "odd.pt",
+        (ROOT / "checkpoints" / "street-digits-32px.pt").read_bytes(),
+        "application/octet-stream",
+    )
     errors = [e.value for e in at.error]
     assert len(errors) == 1 and errors[0].startswith("Could not open odd.pt in the explorer (RuntimeError: linalg.svd")
     assert not at.tabs  # nothing half-loaded is shown

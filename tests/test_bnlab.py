@@ -1,4 +1,6 @@
-"""The batch-norm lab: twins start equal, batching changes nothing, divergence is reported, the demos show the lesson."""
+"""The batch-norm lab: twins start equal, batching changes nothing, divergence is reported, the demos show the
+lesson."""
+
 import math
 
 import pytest
@@ -6,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from conftest import ROOT
 
-from dcgan.bnlab import (
+from dcgan.bnlab.experiment import (
     MAX_ITERATIONS,
     MAX_SEED,
     MAX_VALIDATIONS,
@@ -20,9 +22,9 @@ from dcgan.bnlab import (
     train_networks,
     train_pair,
 )
-from dcgan.bnlab_demo import generator_in_batches, one_at_a_time
-from dcgan.bnlab_networks import ACTIVATIONS
-from dcgan.config import ConfigError
+from dcgan.bnlab.inference_demo import generator_in_batches, one_at_a_time
+from dcgan.bnlab.networks import ACTIVATIONS
+from dcgan.errors import ConfigError
 
 
 @pytest.fixture(scope="module")
@@ -49,12 +51,20 @@ def autograd_sgd_step(nets: StackedNetworks, p: int, x, y, activation: str, lr: 
     parameters after one SGD step, in nets.parameters() order (unused ones, e.g. gamma without BN, unchanged)."""
     params = [t[p].clone().requires_grad_(True) for t in nets.parameters()]
     n = len(nets.shifts)
-    weights, shifts, gammas, out_bias = params[:n + 1], params[n + 1:2 * n + 1], params[2 * n + 1:3 * n + 1], params[-1]
+    weights, shifts, gammas, out_bias = (
+        params[: n + 1],
+        params[n + 1 : 2 * n + 1],
+        params[2 * n + 1 : 3 * n + 1],
+        params[-1],
+    )
     h = x
     for layer in range(n):
         z = h @ weights[layer]
-        u = F.batch_norm(z, None, None, gammas[layer][0], shifts[layer][0], training=True, eps=nets.shape.bn_eps) \
-            if nets.batchnorm[p] else z + shifts[layer]
+        u = (
+            F.batch_norm(z, None, None, gammas[layer][0], shifts[layer][0], training=True, eps=nets.shape.bn_eps)
+            if nets.batchnorm[p]
+            else z + shifts[layer]
+        )
         h = ACTIVATIONS[activation].apply_(u.clone())
     loss = F.cross_entropy(h @ weights[-1] + out_bias, y)
     grads = torch.autograd.grad(loss, params, allow_unused=True)
@@ -62,8 +72,12 @@ def autograd_sgd_step(nets: StackedNetworks, p: int, x, y, activation: str, lr: 
 
 
 def test_the_hand_written_training_step_equals_autograd_for_every_activation():
-    configs = [LabConfig(activation="relu", lr=0.5), LabConfig(activation="sigmoid", lr=1.0, weights="bad"),
-               LabConfig(activation="tanh", lr=0.1), LabConfig(activation="leaky_relu", lr=0.3, seed=3)]
+    configs = [
+        LabConfig(activation="relu", lr=0.5),
+        LabConfig(activation="sigmoid", lr=1.0, weights="bad"),
+        LabConfig(activation="tanh", lr=0.1),
+        LabConfig(activation="leaky_relu", lr=0.3, seed=3),
+    ]
     nets = StackedNetworks(configs, NetworkShape(hidden=(20, 16), inputs=30))
     x, y = torch.rand(12, 30, generator=torch.Generator().manual_seed(0)), torch.arange(12) % 10
     expected = [autograd_sgd_step(nets, p, x, y, configs[p % 4].activation, configs[p % 4].lr) for p in range(8)]
@@ -89,9 +103,11 @@ def test_the_batched_table_equals_training_each_pair_alone(data):
 
 
 def test_retiring_done_and_diverged_networks_from_the_stack_changes_no_result(data):
-    configs = [LabConfig(activation="relu", lr=10.0, weights="bad", iterations=60, eval_every=20),  # diverges
-               LabConfig(activation="sigmoid", lr=1.0, iterations=30, eval_every=10),                # done early
-               LabConfig(activation="tanh", lr=0.1, iterations=60, eval_every=20)]
+    configs = [
+        LabConfig(activation="relu", lr=10.0, weights="bad", iterations=60, eval_every=20),  # diverges
+        LabConfig(activation="sigmoid", lr=1.0, iterations=30, eval_every=10),  # done early
+        LabConfig(activation="tanh", lr=0.1, iterations=60, eval_every=20),
+    ]
     kept, _ = train_networks(configs, data, report_every=10)
     retired, nets = train_networks(configs, data, report_every=10, retire=True)
     assert len(nets) < 6  # some left the stack before the end
@@ -106,11 +122,15 @@ def test_retiring_done_and_diverged_networks_from_the_stack_changes_no_result(da
 
 
 def test_stopping_early_reports_how_far_each_network_got(data):
-    configs = [LabConfig(iterations=40, eval_every=10), LabConfig(activation="sigmoid", iterations=200, eval_every=10),
-               LabConfig(activation="relu", lr=10.0, weights="bad", iterations=200, eval_every=10)]  # diverges
+    configs = [
+        LabConfig(iterations=40, eval_every=10),
+        LabConfig(activation="sigmoid", iterations=200, eval_every=10),
+        LabConfig(activation="relu", lr=10.0, weights="bad", iterations=200, eval_every=10),
+    ]  # diverges
     calls = []
-    pairs, _ = train_networks(configs, data, report_every=10, retire=True,
-                              should_stop=lambda: calls.append(1) or len(calls) >= 120)
+    pairs, _ = train_networks(
+        configs, data, report_every=10, retire=True, should_stop=lambda: calls.append(1) or len(calls) >= 120
+    )
     assert pairs[2][0].diverged_at is not None
     assert [r.trained for pair in pairs for r in pair] == [40, 40, 120, 120, 120, 120]
     assert all(r.test_accuracy is not None for pair in pairs for r in pair)
@@ -123,29 +143,33 @@ def test_batch_norm_is_ahead_in_the_lessons_first_comparison(data):
 
 
 def test_a_network_that_blows_up_is_reported_diverged_and_the_rest_go_on(data):
-    (without, with_bn), _ = train_pair(LabConfig(activation="relu", lr=10.0, weights="bad", iterations=60,
-                                                 eval_every=20), data)
+    (without, with_bn), _ = train_pair(
+        LabConfig(activation="relu", lr=10.0, weights="bad", iterations=60, eval_every=20), data
+    )
     assert without.diverged_at is not None and without.diverged_at <= 60
     assert all(math.isnan(a) for i, a in without.validation if i >= without.diverged_at)
     assert with_bn.validation and not math.isnan(with_bn.validation[-1][1])  # its twin trained on
     assert 0 <= without.test_accuracy <= 1
 
 
-@pytest.mark.parametrize("setting, value, message", [
-    ("lr", 0.0, "learning rate must be positive"),
-    ("lr", math.inf, "learning rate must be positive and finite, not inf"),
-    ("lr", math.nan, "learning rate must be positive and finite, not nan"),
-    ("iterations", 0, "iterations must be at least 1"),
-    ("iterations", 10**9, r"iterations must be at most 100,000, not 1,000,000,000: twice the lesson's longest"),
-    ("iterations", MAX_ITERATIONS + 1, "iterations must be at most 100,000"),
-    ("activation", "swish", "activation must be one of"),
-    ("weight_std", -1.0, "std must be positive"),
-    ("weight_std", math.inf, "std must be positive and finite, not inf"),
-    ("weight_std", math.nan, "std must be positive and finite, not nan"),
-    ("eval_every", 0, "needs N of at least 1"),
-    ("seed", -1, "seed must be a whole number from 0 to 4,294,967,295, not -1"),
-    ("seed", 2**62, "seed must be a whole number from 0"),  # seed x 7919 would overflow torch's 64-bit seed
-])
+@pytest.mark.parametrize(
+    "setting, value, message",
+    [
+        ("lr", 0.0, "learning rate must be positive"),
+        ("lr", math.inf, "learning rate must be positive and finite, not inf"),
+        ("lr", math.nan, "learning rate must be positive and finite, not nan"),
+        ("iterations", 0, "iterations must be at least 1"),
+        ("iterations", 10**9, r"iterations must be at most 100,000, not 1,000,000,000: twice the lesson's longest"),
+        ("iterations", MAX_ITERATIONS + 1, "iterations must be at most 100,000"),
+        ("activation", "swish", "activation must be one of"),
+        ("weight_std", -1.0, "std must be positive"),
+        ("weight_std", math.inf, "std must be positive and finite, not inf"),
+        ("weight_std", math.nan, "std must be positive and finite, not nan"),
+        ("eval_every", 0, "needs N of at least 1"),
+        ("seed", -1, "seed must be a whole number from 0 to 4,294,967,295, not -1"),
+        ("seed", 2**62, "seed must be a whole number from 0"),  # seed x 7919 would overflow torch's 64-bit seed
+    ],
+)
 def test_bad_settings_are_config_errors(setting, value, message):
     config = LabConfig(weights="custom" if setting == "weight_std" else "reasonable", **{setting: value})
     with pytest.raises(ConfigError, match=message):
@@ -155,7 +179,7 @@ def test_bad_settings_are_config_errors(setting, value, message):
 def test_validating_every_batch_of_a_long_run_is_refused_with_the_least_interval_that_is_allowed():
     with pytest.raises(ConfigError, match=r"at least 50 for 100,000 iterations, not 1: at most 2,000 validations"):
         LabConfig(iterations=MAX_ITERATIONS, eval_every=1).validate()
-    LabConfig(iterations=MAX_ITERATIONS).validate()              # the default interval, 50, is fine at the limit
+    LabConfig(iterations=MAX_ITERATIONS).validate()  # the default interval, 50, is fine at the limit
     LabConfig(iterations=MAX_VALIDATIONS, eval_every=1).validate()  # and every batch of a short run
     LabConfig(seed=MAX_SEED).validate()
 
@@ -170,20 +194,25 @@ def test_the_tables_iteration_count_is_bounded_and_zero_is_not_the_published_cou
             run_table(rows, data=None, iterations=iterations)  # refused before it looks at the data
 
 
-@pytest.mark.parametrize("args, message", [
-    (["pair", "--iterations", "1000000000"], "iterations must be at most 100,000, not 1,000,000,000"),
-    (["table", "--iterations", "1000000000"], "iterations must be at most 100,000, not 1,000,000,000"),
-    (["table", "--iterations", "0"], "iterations must be at least 1"),
-    (["pair", "--iterations", "100000", "--eval-every", "1"], "needs N of at least 50"),
-    (["pair", "--lr", "inf"], "learning rate must be positive and finite"),
-    (["pair", "--weights", "custom", "--weight-std", "nan"], "std must be positive and finite"),
-    (["pair", "--seed", "-1"], "seed must be a whole number from 0"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["pair", "--iterations", "1000000000"], "iterations must be at most 100,000, not 1,000,000,000"),
+        (["table", "--iterations", "1000000000"], "iterations must be at most 100,000, not 1,000,000,000"),
+        (["table", "--iterations", "0"], "iterations must be at least 1"),
+        (["pair", "--iterations", "100000", "--eval-every", "1"], "needs N of at least 50"),
+        (["pair", "--lr", "inf"], "learning rate must be positive and finite"),
+        (["pair", "--weights", "custom", "--weight-std", "nan"], "std must be positive and finite"),
+        (["pair", "--seed", "-1"], "seed must be a whole number from 0"),
+    ],
+)
 def test_the_cli_refuses_runaway_settings_in_one_line_before_loading_data(capsys, monkeypatch, args, message):
-    import dcgan.bnlab
+    import dcgan.bnlab.experiment
     from dcgan.cli import main
 
-    monkeypatch.setattr(dcgan.bnlab, "load_lab_data", lambda *a, **k: pytest.fail("loaded data for a refused run"))
+    monkeypatch.setattr(
+        dcgan.bnlab.experiment, "load_lab_data", lambda *a, **k: pytest.fail("loaded data for a refused run")
+    )
     code = main(["bn-lab", *args, "--device", "cpu"])
     out, err = capsys.readouterr()
     assert code == 2 and not out
@@ -215,7 +244,7 @@ def test_one_at_a_time_with_batch_statistics_collapses_and_population_statistics
 
 
 def test_a_generators_image_depends_on_its_batch_only_in_training_mode():
-    from dcgan.generator_file import load_generator
+    from dcgan.runs.generator_file import load_generator
 
     G, _ = load_generator(ROOT / "checkpoints" / "street-digits-32px.pt")
     before = {k: v.clone() for k, v in G.state_dict().items()}

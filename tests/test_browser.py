@@ -1,14 +1,17 @@
 """One real-browser test: the app in chromium, a tiny run started by clicking, watched live, stopped."""
+
 import json
 import os
 import shutil
 
 import pytest
-
 from browser import CHROMIUM, ROOT, launch_chromium, streamlit_server
 
-playwright_api = pytest.importorskip("playwright.sync_api") if not os.environ.get("CI") else \
-    __import__("playwright.sync_api", fromlist=["sync_playwright"])
+playwright_api = (
+    pytest.importorskip("playwright.sync_api")
+    if not os.environ.get("CI")
+    else __import__("playwright.sync_api", fromlist=["sync_playwright"])
+)
 if not shutil.which(CHROMIUM) and not os.environ.get("CI"):
     pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium); CI installs it", allow_module_level=True)
 
@@ -21,8 +24,14 @@ def test_start_watch_and_stop_a_run_in_chromium(runs_dir):
         page = browser.new_page(viewport={"width": 1400, "height": 1800})
         page.goto(f"{url}/train")
         page.get_by_text("training images at 32 px").wait_for(timeout=60_000)  # the preview
-        for label, value in {"Use at most N images": "256", "Epochs": "200", "Batch size": "32",
-                             "Generator width": "8", "Discriminator width": "8", "Run name": "browser-run"}.items():
+        for label, value in {
+            "Use at most N images": "256",
+            "Epochs": "200",
+            "Batch size": "32",
+            "Generator width": "8",
+            "Discriminator width": "8",
+            "Run name": "browser-run",
+        }.items():
             page.get_by_label(label, exact=True).fill(value)
         page.get_by_label("Image size (px)", exact=True).click()
         page.get_by_role("option", name="16", exact=True).click()

@@ -6,10 +6,11 @@ import zipfile
 import pytest
 import torch
 
-from dcgan.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from dcgan.config import ModelConfig, RunConfig
-from dcgan.generator_file import export_generator, load_generator
+from dcgan.errors import CheckpointError
 from dcgan.models import build_models
+from dcgan.runs.checkpoint import load_checkpoint, save_checkpoint
+from dcgan.runs.generator_file import export_generator, load_generator
 
 TINY = ModelConfig(image_size=16, g_width=8, d_width=8, z_dim=16)
 FAST_S = 1.0  # a refusal that builds nothing takes milliseconds; building a 2800-wide network took seconds
@@ -100,8 +101,12 @@ def test_shipped_generators_load_safely_and_draw_varied_images(name, size):
 
 def test_generator_file_round_trip_keeps_its_metadata_and_checked_settings(tmp_path):
     path = tiny_generator_file(tmp_path / "g.pt")
-    edited(path, lambda obj: obj["state_dict"].update({k: v.half() for k, v in obj["state_dict"].items()
-                                                        if v.is_floating_point()}))  # stored at half precision
+    edited(
+        path,
+        lambda obj: obj["state_dict"].update(
+            {k: v.half() for k, v in obj["state_dict"].items() if v.is_floating_point()}
+        ),
+    )  # stored at half precision
     G, meta = load_generator(path)
     assert all(p.dtype == torch.float32 for p in G.parameters())
     assert (meta["step"], meta["dataset"], meta["run"]) == (3, "street-digits", "tiny")
@@ -130,8 +135,14 @@ def test_an_upload_is_named_by_its_file_name_not_its_buffer(tmp_path):
     assert "BytesIO" not in refusal(io.BytesIO(b"plain text"))  # no name given: "the uploaded file"
 
 
-@pytest.mark.parametrize("tensor, value", [("project.weight", float("nan")), ("blocks.0.0.weight", float("inf")),
-                                           ("project_norm.running_var", float("-inf"))])
+@pytest.mark.parametrize(
+    "tensor, value",
+    [
+        ("project.weight", float("nan")),
+        ("blocks.0.0.weight", float("inf")),
+        ("project_norm.running_var", float("-inf")),
+    ],
+)
 def test_non_finite_weights_and_buffers_are_refused(tmp_path, tensor, value):
     path = tiny_generator_file(tmp_path / "diverged.pt")
     edited(path, lambda obj: obj["state_dict"][tensor].view(-1).__setitem__(0, value))
@@ -167,8 +178,18 @@ def tiny_checkpoint(path):
     config = RunConfig(model=TINY)
     G, D = build_models(TINY)
     opt_g, opt_d = torch.optim.Adam(G.parameters()), torch.optim.Adam(D.parameters())
-    save_checkpoint(path, config=config, G=G, D=D, opt_g=opt_g, opt_d=opt_d, step=5,
-                    fixed_z=torch.randn(4, TINY.z_dim), rng={"torch": torch.get_rng_state()}, elapsed_s=1.5)
+    save_checkpoint(
+        path,
+        config=config,
+        G=G,
+        D=D,
+        opt_g=opt_g,
+        opt_d=opt_d,
+        step=5,
+        fixed_z=torch.randn(4, TINY.z_dim),
+        rng={"torch": torch.get_rng_state()},
+        elapsed_s=1.5,
+    )
     return path
 
 
@@ -181,10 +202,12 @@ def test_a_training_checkpoint_given_as_a_generator_points_to_generator_pt(tmp_p
 def test_checkpoint_round_trip_and_missing_or_mistyped_fields_name_the_file(tmp_path):
     path = tiny_checkpoint(tmp_path / "checkpoint.pt")
     assert load_checkpoint(path)["step"] == 5
-    for change, expected in ((lambda c: c.pop("generator"), "has no 'generator'"),
-                             (lambda c: c.update(step="five"), "holds 'five' as 'step'"),
-                             (lambda c: c["discriminator"].update(extra=[1]), "discriminator weight 'extra'"),
-                             (lambda c: c.update(rng={}), "random-number state")):
+    for change, expected in (
+        (lambda c: c.pop("generator"), "has no 'generator'"),
+        (lambda c: c.update(step="five"), "holds 'five' as 'step'"),
+        (lambda c: c["discriminator"].update(extra=[1]), "discriminator weight 'extra'"),
+        (lambda c: c.update(rng={}), "random-number state"),
+    ):
         damaged = tmp_path / "damaged" / "checkpoint.pt"
         damaged.parent.mkdir(exist_ok=True)
         damaged.write_bytes(path.read_bytes())

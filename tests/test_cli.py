@@ -4,8 +4,8 @@ import sys
 
 import pytest
 import torch
-
 from conftest import ROOT
+
 from dcgan.cli import main
 
 
@@ -15,8 +15,22 @@ def run_cli(capsys, *args):
     return code, out, err
 
 
-TINY = ["--limit", "256", "--batch-size", "32", "--image-size", "16", "--g-width", "8", "--d-width", "8",
-        "--epochs", "1", "--device", "cpu"]
+TINY = [
+    "--limit",
+    "256",
+    "--batch-size",
+    "32",
+    "--image-size",
+    "16",
+    "--g-width",
+    "8",
+    "--d-width",
+    "8",
+    "--epochs",
+    "1",
+    "--device",
+    "cpu",
+]
 
 
 def test_train_sample_and_runs(capsys, runs_dir, tmp_path):
@@ -36,20 +50,23 @@ def write_foreign(path):
     return str(path)
 
 
-@pytest.mark.parametrize("args, message", [
-    (["train", "--dataset", "imagenet"], "unknown dataset"),
-    (["train", "--image-size", "48"], "power of two"),
-    (["train", "--lr", "-1"], "learning rate must be positive"),
-    (["train", "--epochs", "many"], "expects a whole number"),
-    (["train", "--bogus"], "unrecognized arguments"),
-    (["train", "--dataset", "folder", "--folder", "/no/such/folder"], "does not exist"),
-    (["resume", "no-such-run"], "no run folder"),
-    (["train", "--dataset", "svhn", "--data-dir", "/nonexistent-offline"], "could not be downloaded"),
-    (["sample", "/no/such/generator.pt"], "does not exist"),
-    (["bn-lab", "pair", "--lr", "0"], "learning rate must be positive"),
-    (["bn-lab", "pair", "--iterations", "0"], "iterations must be at least 1"),
-    (["bn-lab", "table", "--device", "cuda" if not torch.cuda.is_available() else "tpu"], "not available"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["train", "--dataset", "imagenet"], "unknown dataset"),
+        (["train", "--image-size", "48"], "power of two"),
+        (["train", "--lr", "-1"], "learning rate must be positive"),
+        (["train", "--epochs", "many"], "expects a whole number"),
+        (["train", "--bogus"], "unrecognized arguments"),
+        (["train", "--dataset", "folder", "--folder", "/no/such/folder"], "does not exist"),
+        (["resume", "no-such-run"], "no run folder"),
+        (["train", "--dataset", "svhn", "--data-dir", "/nonexistent-offline"], "could not be downloaded"),
+        (["sample", "/no/such/generator.pt"], "does not exist"),
+        (["bn-lab", "pair", "--lr", "0"], "learning rate must be positive"),
+        (["bn-lab", "pair", "--iterations", "0"], "iterations must be at least 1"),
+        (["bn-lab", "table", "--device", "cuda" if not torch.cuda.is_available() else "tpu"], "not available"),
+    ],
+)
 def test_bad_input_exits_2_with_one_line(capsys, runs_dir, args, message, monkeypatch):
     import urllib.error
     import urllib.request
@@ -92,8 +109,14 @@ def test_cuda_without_cuda(capsys, runs_dir):
 
 
 def test_real_entry_point_prints_no_traceback(runs_dir):
-    result = subprocess.run([sys.executable, "-m", "dcgan", "train", "--image-size", "20"], cwd=ROOT,
-                            capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    result = subprocess.run(
+        [sys.executable, "-m", "dcgan", "train", "--image-size", "20"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     assert result.returncode == 2
-    assert result.stderr.strip().splitlines() == ["dcgan: error: image size 20 is not supported: use a power of two "
-                                                  "from 16 to 128 (32 or 64 usually)"]
+    assert result.stderr.strip().splitlines() == [
+        "dcgan: error: image size 20 is not supported: use a power of two from 16 to 128 (32 or 64 usually)"
+    ]

@@ -1,4 +1,5 @@
 """Each loader on small files written in the real formats (this machine cannot download the real ones)."""
+
 import io
 import os
 import pickle
@@ -13,8 +14,10 @@ import torch
 from PIL import Image
 
 from dcgan.config import DataConfig
-from dcgan.datasets import DatasetUnavailable, count_train_images, ensure_available, image_grid, load_images, preview
-from dcgan.street_digits import render_street_digits
+from dcgan.data.loading import count_train_images, ensure_available, load_images, preview
+from dcgan.data.street_digits import render_street_digits
+from dcgan.errors import DatasetUnavailable
+from dcgan.images import image_grid
 
 
 def write_svhn(root, n=12):
@@ -36,9 +39,11 @@ def write_idx(root, folder, n=10, prefixes=("train", "t10k"), gzipped=False):
     raw.mkdir(parents=True, exist_ok=True)
     images = np.random.default_rng(1).integers(0, 256, (n, 28, 28), dtype=np.uint8)
     for prefix in prefixes:
-        files = {f"{prefix}-images-idx3-ubyte": np.array([0x00000803, n, 28, 28], ">i4").tobytes() + images.tobytes(),
-                 f"{prefix}-labels-idx1-ubyte": np.array([0x00000801, n], ">i4").tobytes()
-                 + (np.arange(n) % 10).astype(np.uint8).tobytes()}
+        files = {
+            f"{prefix}-images-idx3-ubyte": np.array([0x00000803, n, 28, 28], ">i4").tobytes() + images.tobytes(),
+            f"{prefix}-labels-idx1-ubyte": np.array([0x00000801, n], ">i4").tobytes()
+            + (np.arange(n) % 10).astype(np.uint8).tobytes(),
+        }
         for name, data in files.items():
             if gzipped:
                 (raw / f"{name}.gz").write_bytes(gzip.compress(data))
@@ -50,6 +55,7 @@ def write_idx(root, folder, n=10, prefixes=("train", "t10k"), gzipped=False):
 class Python2Pickler(pickle._Pickler):
     """Protocol 2 as Python 2's cPickle wrote CIFAR-10's files: every string a Python 2 str (BINSTRING, read back
     with encoding="latin1"), so an array's bytes are no _codecs.encode call, and numpy.core.multiarray by that name."""
+
     dispatch = pickle._Pickler.dispatch.copy()
 
     def save_python2_str(self, text):
@@ -86,14 +92,20 @@ def write_cifar(root, n=6, dumps=python2_dumps):
     folder.mkdir(parents=True)
     rng = np.random.default_rng(2)
     names = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
-    batches = {name: {"batch_label": f"batch {i + 1} of {len(names)}",
-                      "labels": [int(label) for label in rng.integers(0, 10, n)],
-                      "data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
-                      "filenames": [f"image_{i}_{j}.png" for j in range(n)]} for i, name in enumerate(names)}
+    batches = {
+        name: {
+            "batch_label": f"batch {i + 1} of {len(names)}",
+            "labels": [int(label) for label in rng.integers(0, 10, n)],
+            "data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
+            "filenames": [f"image_{i}_{j}.png" for j in range(n)],
+        }
+        for i, name in enumerate(names)
+    }
     for name, batch in batches.items():
         (folder / name).write_bytes(dumps(batch))
-    (folder / "batches.meta").write_bytes(dumps({"label_names": [f"class{i}" for i in range(10)],
-                                                 "num_cases_per_batch": n, "num_vis": 3072}))
+    (folder / "batches.meta").write_bytes(
+        dumps({"label_names": [f"class{i}" for i in range(10)], "num_cases_per_batch": n, "num_vis": 3072})
+    )
     return batches
 
 
@@ -155,11 +167,12 @@ def test_cifar_file_that_would_run_code_is_refused_and_the_code_never_runs(tmp_p
 
 
 def test_array_unpickler_decodes_bytes_only_as_latin1(tmp_path):
-    from dcgan.safe_pickle import RefusedPickle, load_arrays
+    from dcgan.data.safe_pickle import RefusedPickle, load_arrays
 
     def encode_call(text: bytes, encoding: bytes) -> bytes:  # _codecs.encode(text, encoding), as protocol 2 spells it
         def unicode(s):
             return b"X" + struct.pack("<I", len(s)) + s
+
         return b"\x80\x02c_codecs\nencode\n" + unicode(text) + unicode(encoding) + b"\x86R."
 
     (tmp_path / "latin1").write_bytes(encode_call("\xff".encode(), b"latin1"))  # how Python 3 pickles b"\xff"
@@ -173,7 +186,9 @@ def test_cifar_batch_of_the_wrong_shape_says_what_to_do(tmp_path):
     write_cifar(tmp_path)
     path = tmp_path / "cifar10" / "cifar-10-batches-py" / "data_batch_2"
     path.write_bytes(python2_dumps({"data": np.zeros((6, 100), np.uint8), "labels": [0] * 6}))
-    with pytest.raises(DatasetUnavailable, match="data_batch_2 has no 'data' array.*replace them with the published files"):
+    with pytest.raises(
+        DatasetUnavailable, match="data_batch_2 has no 'data' array.*replace them with the published files"
+    ):
         load_images(DataConfig(dataset="cifar10", data_dir=str(tmp_path)), 32, 3)
 
 
@@ -241,9 +256,9 @@ def test_svhn_needs_only_train_32x32_mat(tmp_path):
 
 
 def test_a_run_that_cannot_train_is_refused_before_its_folder_is_made(tmp_path, monkeypatch):
-    from dcgan.config import ConfigError
-    from dcgan.presets import preset_config
-    from dcgan.runs import create_run
+    from dcgan.data.presets import preset_config
+    from dcgan.errors import ConfigError
+    from dcgan.runs.manage import create_run
 
     monkeypatch.setenv("DCGAN_RUNS_DIR", str(tmp_path / "runs"))
     write_svhn(tmp_path, n=12)
@@ -258,12 +273,29 @@ def test_cli_train_starts_from_the_apps_preset_and_flags_override(tmp_path, monk
     import json
 
     from dcgan.cli import main
-    from dcgan.presets import DATASET_PRESETS
+    from dcgan.data.presets import DATASET_PRESETS
 
     monkeypatch.setenv("DCGAN_RUNS_DIR", str(tmp_path / "runs"))
     write_idx(tmp_path, "MNIST", n=64, prefixes=("train",))
-    code = main(["train", "--dataset", "mnist", "--data-dir", str(tmp_path), "--name", "m", "--epochs", "1",
-                 "--batch-size", "32", "--score-samples", "0", "--device", "cpu"])
+    code = main(
+        [
+            "train",
+            "--dataset",
+            "mnist",
+            "--data-dir",
+            str(tmp_path),
+            "--name",
+            "m",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "32",
+            "--score-samples",
+            "0",
+            "--device",
+            "cpu",
+        ]
+    )
     assert code == 0, capsys.readouterr().err
     config = json.loads((tmp_path / "runs" / "m" / "config.json").read_text())
     preset = DATASET_PRESETS["mnist"]
@@ -273,7 +305,7 @@ def test_cli_train_starts_from_the_apps_preset_and_flags_override(tmp_path, monk
 
 
 def test_batch_norm_lab_reads_mnist_where_training_does_or_says_where_it_goes(tmp_path):
-    from dcgan.bnlab import load_lab_data
+    from dcgan.bnlab.experiment import load_lab_data
 
     missing = load_lab_data(data_dir=str(tmp_path / "nothing"), limit=600)
     assert missing.name.startswith("street-digits") and "put train-images-idx3-ubyte" in missing.note
@@ -285,9 +317,9 @@ def test_batch_norm_lab_reads_mnist_where_training_does_or_says_where_it_goes(tm
 
 
 def test_a_folder_with_fewer_usable_images_than_a_batch_is_refused_before_its_run_folder(tmp_path, monkeypatch):
-    from dcgan.config import ConfigError
-    from dcgan.presets import preset_config
-    from dcgan.runs import create_run
+    from dcgan.data.presets import preset_config
+    from dcgan.errors import ConfigError
+    from dcgan.runs.manage import create_run
 
     monkeypatch.setenv("DCGAN_RUNS_DIR", str(tmp_path / "runs"))
     folder = tmp_path / "imgs"

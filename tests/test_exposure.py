@@ -1,13 +1,15 @@
 """A server reachable from other machines reads image folders only under the roots its operator allowed."""
+
 import os
 from pathlib import Path
 
 import pytest
+from apptest_helpers import open_page, press_start, widget
 from PIL import Image
 from streamlit import config
 
-from apptest_helpers import open_page, press_start, widget
-from dcgan.folder_access import FOLDER_ROOTS_ENV, FolderNotAllowed, allowed_folder, folder_roots
+from dcgan.data.folder_access import FOLDER_ROOTS_ENV, allowed_folder, folder_roots
+from dcgan.errors import FolderNotAllowed
 from ui.folder_field import is_loopback
 
 SERVER_ADDRESS = "server.address"
@@ -30,8 +32,9 @@ def test_a_folder_inside_a_root_is_allowed_as_its_resolved_path(disk):
     assert allowed_folder(f"{disk}/secret/../allowed/./faces", roots) == disk / "allowed" / "faces"
 
 
-@pytest.mark.parametrize("folder", ["secret", "allowed/../secret", "allowed/faces/../../secret", "allowed/escape",
-                                    "/", "allowed-not"])
+@pytest.mark.parametrize(
+    "folder", ["secret", "allowed/../secret", "allowed/faces/../../secret", "allowed/escape", "/", "allowed-not"]
+)
 def test_a_folder_leading_out_of_the_roots_is_refused(disk, folder):
     (disk / "allowed-not").mkdir()  # shares the root's name as a prefix, not as a parent
     with pytest.raises(FolderNotAllowed) as err:
@@ -47,8 +50,10 @@ def test_a_symlinked_path_says_where_it_leads(disk):
 
 
 def test_no_roots_refuses_every_folder_and_says_how_to_allow_one(disk):
-    with pytest.raises(FolderNotAllowed, match=f"{FOLDER_ROOTS_ENV} names no folders.*restart the server with "
-                                               f"{FOLDER_ROOTS_ENV}=/path/to/images"):
+    with pytest.raises(
+        FolderNotAllowed,
+        match=f"{FOLDER_ROOTS_ENV} names no folders.*restart the server with {FOLDER_ROOTS_ENV}=/path/to/images",
+    ):
         allowed_folder(disk / "allowed" / "faces", [])
 
 
@@ -62,16 +67,31 @@ def test_roots_are_read_from_the_environment_resolved(disk, monkeypatch):
     assert folder_roots() == []
 
 
-@pytest.mark.parametrize("address, loopback", [("localhost", True), ("LOCALHOST", True), ("127.0.0.1", True),
-                                               ("127.8.9.1", True), ("::1", True), ("[::1]", True),
-                                               (None, False), ("", False), ("0.0.0.0", False), ("::", False),
-                                               ("192.168.1.20", False), ("fd00::2", False), ("studio.lan", False),
-                                               ("unix:///run/studio.sock", False)])
+@pytest.mark.parametrize(
+    "address, loopback",
+    [
+        ("localhost", True),
+        ("LOCALHOST", True),
+        ("127.0.0.1", True),
+        ("127.8.9.1", True),
+        ("::1", True),
+        ("[::1]", True),
+        (None, False),
+        ("", False),
+        ("0.0.0.0", False),
+        ("::", False),
+        ("192.168.1.20", False),
+        ("fd00::2", False),
+        ("studio.lan", False),
+        ("unix:///run/studio.sock", False),
+    ],
+)
 def test_only_loopback_addresses_count_as_this_machine_only(address, loopback):
     assert is_loopback(address) is loopback
 
 
 # The page, driven by AppTest, with the server's address set as `--server.address` would set it.
+
 
 @pytest.fixture()
 def server_address():
@@ -95,8 +115,11 @@ def folder_page(folder):
 
 
 def previews(at):
-    return [img.proto.imgs[0].caption for img in at.get("image")
-            if img.proto.imgs and "training image" in img.proto.imgs[0].caption]
+    return [
+        img.proto.imgs[0].caption
+        for img in at.get("image")
+        if img.proto.imgs and "training image" in img.proto.imgs[0].caption
+    ]
 
 
 @pytest.mark.parametrize("address", ["0.0.0.0", ""])
@@ -119,8 +142,9 @@ def test_network_exposed_page_without_roots_refuses_every_folder(runs_dir, disk,
     monkeypatch.delenv(FOLDER_ROOTS_ENV, raising=False)
     at = folder_page(disk / "allowed" / "faces")
     assert not previews(at)
-    assert any("every folder is refused" in c.value and f"{FOLDER_ROOTS_ENV}=/path/to/images" in c.value
-               for c in at.caption)
+    assert any(
+        "every folder is refused" in c.value and f"{FOLDER_ROOTS_ENV}=/path/to/images" in c.value for c in at.caption
+    )
     assert any(f"{FOLDER_ROOTS_ENV} names no folders" in e.value for e in at.error)
 
 
@@ -143,7 +167,6 @@ def test_roots_set_on_a_localhost_server_apply_too(runs_dir, disk, monkeypatch, 
 
 def test_the_project_config_serves_on_localhost_only():
     import tomllib
-
     from conftest import ROOT
 
     settings = tomllib.loads((Path(ROOT) / ".streamlit" / "config.toml").read_text())

@@ -1,16 +1,18 @@
 """Faults a run folder meets in real life: damaged files, a lost checkpoint, an edited config, leftovers
 of killed writes. Each gives a clear message or is handled, and nothing trained is lost."""
+
 import json
+from pathlib import Path
 
 import pytest
-
 from apptest_helpers import open_page, widget
 from conftest import tiny_config
+
 from dcgan.cli import main
-from dcgan.resuming import ResumeRefused
-from dcgan.rundir import RunDamaged, RunDirectory
-from dcgan.runs import create_run, delete_run, list_runs
-from dcgan.trainer import train_run
+from dcgan.errors import ResumeRefused, RunDamaged
+from dcgan.runs.directory import RunDirectory
+from dcgan.runs.manage import create_run, delete_run, list_runs
+from dcgan.train.trainer import train_run
 
 
 @pytest.fixture()
@@ -42,9 +44,13 @@ def _damage(run: RunDirectory, case: str) -> None:
         run.status_path.write_text(json.dumps({**status, "step": "oops", "epoch": "1.0", "images_per_s": "x"}))
 
 
-DAMAGES = {"config-not-utf8": "not text", "config-data-oops": "'data' must be an object",
-           "config-truncated": "not valid JSON", "status-list": "holds a JSON list",
-           "status-strings": "step, epoch, images_per_s of the wrong type"}
+DAMAGES = {
+    "config-not-utf8": "not text",
+    "config-data-oops": "'data' must be an object",
+    "config-truncated": "not valid JSON",
+    "status-list": "holds a JSON list",
+    "status-strings": "step, epoch, images_per_s of the wrong type",
+}
 
 
 @pytest.mark.parametrize("case", DAMAGES)
@@ -128,7 +134,7 @@ def test_a_new_run_checkpoints_before_its_first_metrics_line(runs_dir):
 
 
 def test_leftovers_of_killed_writes_and_grids_past_the_checkpoint_are_removed(trained):
-    from dcgan.checkpoint import load_checkpoint
+    from dcgan.runs.checkpoint import load_checkpoint
 
     saved_step = load_checkpoint(trained.checkpoint_path)["step"]
     leftover = trained.path / ".checkpoint.pt.abc123.tmp"
@@ -178,7 +184,7 @@ def small_disk(tmp_path, monkeypatch, data_dir):
     subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
-def fill(folder) -> "Path":
+def fill(folder: Path) -> Path:
     """Write a file until the disk holding `folder` is 100% full; returns it (delete it to free the space)."""
     filler = folder / "filler"
     with open(filler, "wb", buffering=0) as f:  # unbuffered: closing must not retry a failed write
@@ -192,7 +198,7 @@ def fill(folder) -> "Path":
 
 
 def test_disk_full_mid_run_fails_clearly_keeps_the_checkpoint_and_resumes(small_disk, capsys):
-    from dcgan.checkpoint import load_checkpoint
+    from dcgan.runs.checkpoint import load_checkpoint
 
     run = create_run(tiny_config("full", epochs=30, log_every=1, checkpoint_every_s=1e9))
     filler = []

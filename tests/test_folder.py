@@ -1,5 +1,6 @@
 """Folder datasets: every mode Pillow reads scaled right, every skipped file counted and named, the same
 in the preview, the run's status, the command line and the streamed path."""
+
 import io
 import json
 
@@ -9,10 +10,17 @@ import torch
 from PIL import Image
 
 from dcgan.config import DataConfig
-from dcgan.datasets import DatasetUnavailable, load_images, preview
-from dcgan.folder import (PREVIEW_CHECKS_ALL_UP_TO, FolderImages, SkippedFile, describe_skipped_report, preview_folder,
-                          skipped_report)
-from dcgan.image_file import ALPHA_BACKGROUND, MIN_IMAGE_SIDE, read_image
+from dcgan.data.folder import (
+    PREVIEW_CHECKS_ALL_UP_TO,
+    FolderImages,
+    SkippedFile,
+    describe_skipped_report,
+    preview_folder,
+    skipped_report,
+)
+from dcgan.data.image_file import ALPHA_BACKGROUND, MIN_IMAGE_SIDE, read_image
+from dcgan.data.loading import load_images, preview
+from dcgan.errors import DatasetUnavailable
 
 SIZE = 16
 EXIF_ORIENTATION = 0x0112
@@ -48,8 +56,9 @@ def sixteen_bit_gradient() -> Image.Image:
 def cmyk_quadrants() -> Image.Image:
     """Cyan, magenta, yellow and black quadrants, in the ink values a CMYK JPEG stores."""
     img = Image.new("CMYK", (64, 64))
-    for (x, y), ink in zip([(0, 0), (32, 0), (0, 32), (32, 32)],
-                           [(255, 0, 0, 0), (0, 255, 0, 0), (0, 0, 255, 0), (0, 0, 0, 255)]):
+    for (x, y), ink in zip(
+        [(0, 0), (32, 0), (0, 32), (32, 32)], [(255, 0, 0, 0), (0, 255, 0, 0), (0, 0, 255, 0), (0, 0, 0, 255)]
+    ):
         img.paste(ink, (x, y, x + 32, y + 32))
     return img
 
@@ -57,7 +66,7 @@ def cmyk_quadrants() -> Image.Image:
 def red_disc_on_transparency() -> Image.Image:
     """A red disc; outside it the pixels are fully transparent and hold black, as many editors leave them."""
     yy, xx = np.mgrid[:64, :64]
-    inside = (yy - 32) ** 2 + (xx - 32) ** 2 < 20 ** 2
+    inside = (yy - 32) ** 2 + (xx - 32) ** 2 < 20**2
     rgba = np.zeros((64, 64, 4), np.uint8)
     rgba[inside] = (255, 0, 0, 255)
     return Image.fromarray(rgba, "RGBA")
@@ -202,7 +211,7 @@ def test_bilevel_and_animated_pictures(tmp_path):
 
 
 def test_pictures_below_the_minimum_side_are_refused_with_their_size(tmp_path):
-    from dcgan.image_file import UnreadableImage
+    from dcgan.errors import UnreadableImage
 
     with pytest.raises(UnreadableImage, match=r"dot\.png is too small: 1×1 pixels") as refused:
         read_image(saved(Image.new("RGB", (1, 1)), tmp_path / "dot.png"), SIZE, 3)
@@ -233,7 +242,7 @@ def test_preview_and_run_agree_on_the_count_and_name_the_skips(mixed_folder, tmp
 
 
 def test_preview_of_a_large_folder_decodes_a_sample_and_says_the_run_counts_the_rest(tmp_path, monkeypatch):
-    import dcgan.folder as folder_module
+    import dcgan.data.folder as folder_module
 
     folder = tmp_path / "large"
     folder.mkdir()
@@ -246,8 +255,9 @@ def test_preview_of_a_large_folder_decodes_a_sample_and_says_the_run_counts_the_
     every = preview_folder(folder, SIZE, 3, tmp_path / "cache", count=12)
     assert every.skipped == [SkippedFile("05.png", "not an image")]
     assert "1 of the 12 files sampled for this preview are skipped: 05.png (not an image)" in every.caption(SIZE)
-    assert every.caption(SIZE).endswith("The run checks every file as it loads the folder, and says how many "
-                                        "it skipped")
+    assert every.caption(SIZE).endswith(
+        "The run checks every file as it loads the folder, and says how many it skipped"
+    )
     assert PREVIEW_CHECKS_ALL_UP_TO >= 1_000  # a few hundred pictures of one's own are checked whole
 
 
@@ -256,8 +266,11 @@ def test_a_folder_of_nothing_usable_says_what_each_file_is(tmp_path):
     folder.mkdir()
     (folder / "a.png").write_text("text")
     saved(Image.new("RGB", (2, 3)), folder / "b.png")
-    with pytest.raises(DatasetUnavailable, match=r"none of the 2 image files .* can be used \(2 files skipped: "
-                                                 r"a\.png \(not an image\), b\.png \(too small: 2x3\)\)"):
+    with pytest.raises(
+        DatasetUnavailable,
+        match=r"none of the 2 image files .* can be used \(2 files skipped: "
+        r"a\.png \(not an image\), b\.png \(too small: 2x3\)\)",
+    ):
         load_images(folder_config(folder, tmp_path), SIZE, 3)
 
 
@@ -279,17 +292,48 @@ def tile(grid: Image.Image, index: int, columns: int, side: int, padding: int = 
 
 
 def test_training_run_reports_the_skips_in_status_and_terminal_and_shows_the_kept_images(
-        mixed_folder, tmp_path, runs_dir, capsys):
+    mixed_folder, tmp_path, runs_dir, capsys
+):
     from dcgan.cli import main
 
-    code = main(["train", "--dataset", "folder", "--folder", str(mixed_folder), "--data-dir", str(tmp_path / "data"),
-                 "--name", "mixed", "--batch-size", "2", "--image-size", str(SIZE), "--g-width", "8", "--d-width", "8",
-                 "--epochs", "1", "--log-every", "1", "--sample-count", "16", "--score-every", "0", "--device", "cpu"])
+    code = main(
+        [
+            "train",
+            "--dataset",
+            "folder",
+            "--folder",
+            str(mixed_folder),
+            "--data-dir",
+            str(tmp_path / "data"),
+            "--name",
+            "mixed",
+            "--batch-size",
+            "2",
+            "--image-size",
+            str(SIZE),
+            "--g-width",
+            "8",
+            "--d-width",
+            "8",
+            "--epochs",
+            "1",
+            "--log-every",
+            "1",
+            "--sample-count",
+            "16",
+            "--score-every",
+            "0",
+            "--device",
+            "cpu",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 0, err
     status = json.loads((runs_dir / "mixed" / "status.json").read_text())
     assert status["images"] == len(KEPT) and status["skipped_files"] == {
-        "count": len(SKIPPED), "first": [{"file": f, "reason": r} for f, r in sorted(SKIPPED.items())]}
+        "count": len(SKIPPED),
+        "first": [{"file": f, "reason": r} for f, r in sorted(SKIPPED.items())],
+    }
     named = ", ".join(f"{f} ({r})" for f, r in sorted(SKIPPED.items()))
     assert f"{len(SKIPPED)} files skipped: {named}; training on the other {len(KEPT)} images" in err
     reals = Image.open(runs_dir / "mixed" / "reals.png")  # the kept images in file order, 3 a row
@@ -315,8 +359,9 @@ def test_streamed_folder_skips_bad_headers_and_never_trains_on_a_made_up_black_i
 
 
 def test_streamed_run_batches_hold_only_real_images_and_report_the_skips(mixed_folder, tmp_path, monkeypatch):
-    import dcgan.batches as batches
     from conftest import tiny_config
+
+    import dcgan.data.batches as batches
 
     monkeypatch.setattr(batches, "MEMORY_BUDGET_BYTES", 0)  # pretend the folder does not fit
     cfg = tiny_config("streamed", dataset="folder", folder=str(mixed_folder), limit=0, batch_size=7)
@@ -327,23 +372,34 @@ def test_streamed_run_batches_hold_only_real_images_and_report_the_skips(mixed_f
     assert batches.skipped_files(source.skipped)["count"] == 2
 
 
-def test_train_page_names_the_skips_in_the_preview_and_in_the_runs_view(mixed_folder, tmp_path, runs_dir,
-                                                                         monkeypatch):
+def test_train_page_names_the_skips_in_the_preview_and_in_the_runs_view(mixed_folder, tmp_path, runs_dir, monkeypatch):
     from apptest_helpers import open_page, widget
     from conftest import tiny_config
-    from dcgan.runs import create_run
+
+    from dcgan.runs.manage import create_run
 
     monkeypatch.setenv("DCGAN_DATA_DIR", str(tmp_path / "data"))
     at = open_page("train")
     widget(at, "dataset").set_value("folder").run()
     widget(at, "folder").set_value(str(mixed_folder)).run()
     captions = [img.proto.imgs[0].caption for img in at.get("image") if img.proto.imgs]
-    assert any(c.startswith(f"{len(KEPT)} training images at ") and "corrupt.jpg (damaged or cut short)" in c
-               and "dot.png (too small: 1x1)" in c and "notes.jpg (not an image)" in c for c in captions), captions
+    assert any(
+        c.startswith(f"{len(KEPT)} training images at ")
+        and "corrupt.jpg (damaged or cut short)" in c
+        and "dot.png (too small: 1x1)" in c
+        and "notes.jpg (not an image)" in c
+        for c in captions
+    ), captions
 
     run = create_run(tiny_config("shown", dataset="folder", folder=str(mixed_folder), limit=0, batch_size=2))
-    run.write_status(state="finished", step=3, total_steps=3, steps_per_epoch=3, images=len(KEPT),
-                     skipped_files=skipped_report([SkippedFile(f, r) for f, r in sorted(SKIPPED.items())]))
+    run.write_status(
+        state="finished",
+        step=3,
+        total_steps=3,
+        steps_per_epoch=3,
+        images=len(KEPT),
+        skipped_files=skipped_report([SkippedFile(f, r) for f, r in sorted(SKIPPED.items())]),
+    )
     at = open_page("train", run="shown")
     said = [c.value for c in at.caption if "files skipped" in c.value]
     assert len(said) == 1 and f"trains on the other {len(KEPT)} images" in said[0]

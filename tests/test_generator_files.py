@@ -5,6 +5,7 @@ bytes, wrong tensors, absurd settings, missing and extra keys) and checks that e
 refused with a one-line CheckpointError naming the file, without memory growing. It runs in a fresh
 process: that process's peak resident memory is then a true measure (this one's may already be higher).
 """
+
 import copy
 import io
 import json
@@ -17,29 +18,62 @@ import sys
 import time
 import zipfile
 import zlib
+from pathlib import Path
 
 import pytest
 import torch
-from conftest import ROOT
 from PIL import Image
 
-from dcgan.checkpoint import CheckpointError
 from dcgan.config import ModelConfig
-from dcgan.generator_file import GENERATOR_FORMAT, export_generator, load_generator
-from dcgan.image_file import MAX_IMAGE_PIXELS, UnreadableImage, decode, read_image
+from dcgan.data.image_file import MAX_IMAGE_PIXELS, decode, read_image
+from dcgan.errors import CheckpointError, UnreadableImage
+from dcgan.latent.projection import target_from_file
 from dcgan.models import build_models
-from dcgan.projection import target_from_file
+from dcgan.runs.generator_file import GENERATOR_FORMAT, load_generator
+
+# Not from conftest: in_fresh_process imports this file as tests.test_generator_files, without pytest's path.
+ROOT = Path(__file__).resolve().parent.parent
 
 FUZZ_SEED = 20240611
 FUZZ_COUNT = 300
-MAX_GROWTH_MB = 200      # peak memory a fuzz run may add over loading one valid file
+MAX_GROWTH_MB = 200  # peak memory a fuzz run may add over loading one valid file
 MAX_MESSAGE_CHARS = 500  # a refusal is one readable line, never a dump of the file's contents
 TINY = ModelConfig(image_size=16, g_width=8, d_width=8, z_dim=16)
-DTYPES = (torch.int8, torch.int32, torch.int64, torch.uint8, torch.bool, torch.float16, torch.bfloat16,
-          torch.float64, torch.complex64)
-ABSURD_SETTINGS = (2800, 10**6, 2**40, 10**30, -1, 0, -0.0, 32.5, 1e300, float("nan"), float("inf"), float("-inf"),
-                   "abc", "", "32", "x" * 5000, None, True, [1, 2], {"nested": {"deeper": [1]}}, torch.zeros(3),
-                   torch.tensor(64))
+DTYPES = (
+    torch.int8,
+    torch.int32,
+    torch.int64,
+    torch.uint8,
+    torch.bool,
+    torch.float16,
+    torch.bfloat16,
+    torch.float64,
+    torch.complex64,
+)
+ABSURD_SETTINGS = (
+    2800,
+    10**6,
+    2**40,
+    10**30,
+    -1,
+    0,
+    -0.0,
+    32.5,
+    1e300,
+    float("nan"),
+    float("inf"),
+    float("-inf"),
+    "abc",
+    "",
+    "32",
+    "x" * 5000,
+    None,
+    True,
+    [1, 2],
+    {"nested": {"deeper": [1]}},
+    torch.zeros(3),
+    torch.tensor(64),
+)
 ODD_VALUES = (None, 1, 2.5, "text", [1, 2], {"a": 1}, (1,), torch.zeros(()), torch.zeros(10**5), b"bytes")
 
 
@@ -48,8 +82,17 @@ def valid_generator() -> dict:
     torch.manual_seed(0)
     G, _ = build_models(TINY)
     buffer = io.BytesIO()
-    torch.save({"format": GENERATOR_FORMAT, "model": {k: getattr(G.cfg, k) for k in ModelConfig.__dataclass_fields__},
-                "state_dict": G.state_dict(), "step": 3, "dataset": "street-digits", "run": "tiny"}, buffer)
+    torch.save(
+        {
+            "format": GENERATOR_FORMAT,
+            "model": {k: getattr(G.cfg, k) for k in ModelConfig.__dataclass_fields__},
+            "state_dict": G.state_dict(),
+            "step": 3,
+            "dataset": "street-digits",
+            "run": "tiny",
+        },
+        buffer,
+    )
     buffer.seek(0)
     return torch.load(buffer, weights_only=True)
 
@@ -64,7 +107,7 @@ def record_span(data: bytes, suffix: str) -> tuple[int, int]:
     """Where the bytes of the zip record whose name ends with `suffix` lie in `data`."""
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         info = next(i for i in archive.infolist() if i.filename.endswith(suffix))
-    name_length, extra_length = struct.unpack("<HH", data[info.header_offset + 26:info.header_offset + 30])
+    name_length, extra_length = struct.unpack("<HH", data[info.header_offset + 26 : info.header_offset + 30])
     start = info.header_offset + 30 + name_length + extra_length  # after the 30-byte local header
     return start, start + info.compress_size
 
@@ -105,8 +148,16 @@ def _wrong_dtype(rng, obj, data):
 def _wrong_shape(rng, obj, data):
     key = any_weight(rng, obj)
     tensor = obj["state_dict"][key]
-    obj["state_dict"][key] = rng.choice([tensor.flatten(), tensor[None], torch.zeros(0), torch.zeros(()),
-                                         torch.zeros(tensor.numel() + 1), tensor.reshape(1, -1)])
+    obj["state_dict"][key] = rng.choice(
+        [
+            tensor.flatten(),
+            tensor[None],
+            torch.zeros(0),
+            torch.zeros(()),
+            torch.zeros(tensor.numel() + 1),
+            tensor.reshape(1, -1),
+        ]
+    )
     return f"{key} reshaped", saved(obj)
 
 
@@ -154,8 +205,21 @@ def _wrong_metadata(rng, obj, data):
 # Mutation kinds that never leave a usable file (others may: a flipped bit in a weight, a bias "reshaped" to
 # its own shape, a weight stored as float16).
 ALWAYS_REFUSED = {"non_finite_weight", "odd_weight", "wrong_top_level"}
-MUTATIONS = (_truncate, _flip_pickle, _flip_tensor_data, _flip_anywhere, _wrong_dtype, _wrong_shape, _odd_weight,
-             _non_finite_weight, _absurd_setting, _missing_key, _extra_key, _wrong_top_level, _wrong_metadata)
+MUTATIONS = (
+    _truncate,
+    _flip_pickle,
+    _flip_tensor_data,
+    _flip_anywhere,
+    _wrong_dtype,
+    _wrong_shape,
+    _odd_weight,
+    _non_finite_weight,
+    _absurd_setting,
+    _missing_key,
+    _extra_key,
+    _wrong_top_level,
+    _wrong_metadata,
+)
 
 
 def mutated_files(seed: int, count: int):
@@ -186,8 +250,8 @@ def fuzz_report(seed: int, count: int) -> dict:
             outcomes["refused"] += 1
             message = str(err)
             if name not in message or "\n" in message or len(message) > MAX_MESSAGE_CHARS:
-                outcomes["bad_messages"].append(message[:2 * MAX_MESSAGE_CHARS])
-        except Exception as err:  # noqa: BLE001 -- exactly what the test looks for
+                outcomes["bad_messages"].append(message[: 2 * MAX_MESSAGE_CHARS])
+        except Exception as err:
             outcomes["crashed"].append(f"{name}: {type(err).__name__}: {str(err)[:300]}")
     outcomes["growth_mb"] = peak_rss_mb() - baseline
     return outcomes
@@ -197,8 +261,10 @@ def in_fresh_process(call: str) -> dict:
     """Run `call` (an expression of this module's functions returning a dict) in a new Python; its result.
     One torch thread: these networks are tiny, and on a busy 2-core machine two threads wait on each other
     (a 16 px generator's forward pass took 200 ms instead of 1 ms)."""
-    code = (f"import json, sys, torch; torch.set_num_threads(1); sys.path[:0] = [{str(ROOT)!r}, "
-            f"{str(ROOT / 'tests')!r}]; from test_generator_files import *; print(json.dumps({call}))")
+    code = (
+        f"import json, torch; torch.set_num_threads(1); from tests.test_generator_files import *; "
+        f"print(json.dumps({call}))"
+    )  # run from the repository's root, where `tests` is importable
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -208,8 +274,10 @@ def in_fresh_process(call: str) -> dict:
 def fresh_process() -> dict:
     """The memory-measured checks, in one new Python (importing torch takes seconds): the wide-settings
     refusal first, while the peak is still that of a bare process, then the fuzz run."""
-    return in_fresh_process(f"{{'wide': refusal_with_peak_growth('wide.pt', wide_settings_small_tensors()), "
-                            f"'fuzz': fuzz_report({FUZZ_SEED}, {FUZZ_COUNT})}}")
+    return in_fresh_process(
+        f"{{'wide': refusal_with_peak_growth('wide.pt', wide_settings_small_tensors()), "
+        f"'fuzz': fuzz_report({FUZZ_SEED}, {FUZZ_COUNT})}}"
+    )
 
 
 # -- the fuzz run ---------------------------------------------------------------------------------------
@@ -315,7 +383,7 @@ def test_damaged_pictures_decode_or_are_refused_never_crash(kind):
     data = picture_bytes(kind)
     assert read_image(named(data, f"fine.{kind.lower()}"), 16, 3).shape == (3, 16, 16)
     for i in range(40):
-        damaged = data[:rng.randrange(len(data))] if i % 2 else flipped(data, rng, 0, len(data))
+        damaged = data[: rng.randrange(len(data))] if i % 2 else flipped(data, rng, 0, len(data))
         try:
             assert read_image(named(damaged, f"damaged-{i}.{kind.lower()}"), 16, 1).shape == (1, 16, 16)
         except UnreadableImage as err:

@@ -1,4 +1,6 @@
-"""Latent tools: same z same image, interpolation, principal directions, batch-norm statistics, projection, safe loading."""
+"""Latent tools: same z same image, interpolation, principal directions, batch-norm statistics, projection, safe
+loading."""
+
 import io
 
 import pytest
@@ -6,15 +8,14 @@ import torch
 from conftest import ROOT
 from PIL import Image
 
-from dcgan.checkpoint import CheckpointError
 from dcgan.config import ModelConfig
-from dcgan.generator_file import export_generator, load_generator
-from dcgan.latent import (
+from dcgan.errors import CheckpointError
+from dcgan.images import gif_bytes
+from dcgan.latent.explore import (
     ExplorerConfig,
     batchnorm_mismatch,
     concept_arithmetic,
     generate,
-    gif_bytes,
     interpolate,
     interpolation_grid,
     keyframe_walk,
@@ -25,7 +26,8 @@ from dcgan.latent import (
     seeded_z,
     slerp,
 )
-from dcgan.projection import ProjectionConfig, project, target_from_file
+from dcgan.latent.projection import ProjectionConfig, project, target_from_file
+from dcgan.runs.generator_file import export_generator, load_generator
 
 SHIPPED_32 = ROOT / "checkpoints" / "street-digits-32px.pt"
 
@@ -145,8 +147,8 @@ def test_gif_holds_every_frame(tmp_path):
 
 
 def test_generator_from_a_run_is_listed(tmp_path):
-    from dcgan.catalog import run_generators, shipped_generators
     from dcgan.models import build_models
+    from dcgan.runs.catalog import run_generators, shipped_generators
 
     G, _ = build_models(ModelConfig(image_size=16, g_width=8, d_width=8))
     (tmp_path / "my-run").mkdir()

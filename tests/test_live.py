@@ -1,20 +1,27 @@
 """Following a run's metrics, the watchdog's verdicts, the charts and the dataset presets."""
+
 import json
 import math
 
 import pytest
 
-from dcgan.charts import MAX_POINTS, comparison_figure, training_figure
 from dcgan.config import DATASETS
-from dcgan.live import MetricsFollower, thin
-from dcgan.presets import DATASET_PRESETS, preset_config
-from dcgan.rundir import RunDirectory
-from dcgan.watchdog import diagnose
+from dcgan.data.presets import DATASET_PRESETS, preset_config
+from dcgan.runs.directory import RunDirectory
+from dcgan.runs.live import MetricsFollower, thin
+from dcgan.train.watchdog import diagnose
+from ui.charts import MAX_POINTS, comparison_figure, training_figure
 
 
 def record(step, d_loss=1.2, g_loss=1.5, d_real=0.6, d_fake=0.4, steps_per_epoch=100):
-    return {"step": step, "epoch": step / steps_per_epoch, "d_loss": d_loss, "g_loss": g_loss,
-            "d_real": d_real, "d_fake": d_fake}
+    return {
+        "step": step,
+        "epoch": step / steps_per_epoch,
+        "d_loss": d_loss,
+        "g_loss": g_loss,
+        "d_real": d_real,
+        "d_fake": d_fake,
+    }
 
 
 def test_follower_reads_only_the_lines_appended_since_its_last_look(tmp_path):
@@ -52,8 +59,8 @@ def test_follower_starts_over_when_a_resume_truncates_the_file(tmp_path):
         run.append_metrics(record(step))
     follower = MetricsFollower(run)
     follower.update()
-    run.discard_after(5)             # what a resume from a step-5 checkpoint does
-    for step in range(6, 20):         # the file grows past its old size again before the next look
+    run.discard_after(5)  # what a resume from a step-5 checkpoint does
+    for step in range(6, 20):  # the file grows past its old size again before the next look
         run.append_metrics(record(step))
     follower.update()
     assert follower.column("step") == list(range(1, 20))
@@ -72,8 +79,9 @@ def test_healthy_curves_raise_no_finding():
 
 
 def test_discriminator_winning_outright_is_flagged_with_a_lower_learning_rate():
-    rows = [record(s) for s in range(0, 600, 20)] + \
-           [record(s, d_loss=0.01, g_loss=6.0 + (s % 40) / 40, d_real=0.99, d_fake=0.01) for s in range(600, 1000, 20)]
+    rows = [record(s) for s in range(0, 600, 20)] + [
+        record(s, d_loss=0.01, g_loss=6.0 + (s % 40) / 40, d_real=0.99, d_fake=0.01) for s in range(600, 1000, 20)
+    ]
     findings = diagnose(rows, {"state": "running"}, lr=2e-4)
     assert [f.kind for f in findings] == ["discriminator-wins"]
     assert findings[0].suggested_lr == pytest.approx(1e-4)

@@ -2,7 +2,8 @@ import pytest
 import torch
 from torch import nn
 
-from dcgan.config import ConfigError, ModelConfig
+from dcgan.config import ModelConfig
+from dcgan.errors import ConfigError
 from dcgan.models import build_models, count_parameters
 
 
@@ -55,10 +56,16 @@ def test_paper_model_widths_default_to_64_at_64px():
     assert count_parameters(G) > 3_000_000
 
 
-@pytest.mark.parametrize("bad, message", [
-    ({"image_size": 48}, "power of two"), ({"image_size": 256}, "power of two"),
-    ({"channels": 2}, "channels"), ({"upsample": "bicubic"}, "upsample"), ({"z_dim": 0}, "z dim"),
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        ({"image_size": 48}, "power of two"),
+        ({"image_size": 256}, "power of two"),
+        ({"channels": 2}, "channels"),
+        ({"upsample": "bicubic"}, "upsample"),
+        ({"z_dim": 0}, "z dim"),
+    ],
+)
 def test_bad_model_config_fails_at_build_with_a_clear_message(bad, message):
     with pytest.raises(ConfigError, match=message):
         build_models(ModelConfig(**bad))

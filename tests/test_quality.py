@@ -2,6 +2,7 @@
 
 The classifiers trained for other datasets (MNIST's and SVHN's file formats) are in test_quality_classifiers.py.
 """
+
 import json
 import math
 
@@ -11,10 +12,9 @@ import torch.nn.functional as F
 from conftest import ROOT, tiny_config
 
 from dcgan.config import DataConfig, ModelConfig
-from dcgan.datasets import load_images
-from dcgan.generator_file import load_generator
+from dcgan.data.loading import load_images
 from dcgan.models import build_models
-from dcgan.quality import (
+from dcgan.quality.score import (
     RELIABLE_ACCURACY,
     SHIPPED_CLASSIFIER,
     FeatureStats,
@@ -30,7 +30,8 @@ from dcgan.quality import (
     score_generator,
     score_images,
 )
-from dcgan.quality_tracker import BUDGET_ENV, MIN_SAMPLES, SAMPLE_STEP, ScoreCost, is_due, plan_scores, within_budget
+from dcgan.quality.tracker import BUDGET_ENV, MIN_SAMPLES, SAMPLE_STEP, ScoreCost, is_due, plan_scores, within_budget
+from dcgan.runs.generator_file import load_generator
 
 
 @pytest.fixture(scope="module")
@@ -67,8 +68,9 @@ def test_frechet_distance_of_a_set_with_itself_is_zero(classifier, street):
     assert abs(frechet_distance(stats, stats)) < 1e-6 * scale
 
 
-def test_held_out_real_images_score_far_better_than_noise_and_an_untrained_generator(classifier, street, real,
-                                                                                      shipped_accuracy):
+def test_held_out_real_images_score_far_better_than_noise_and_an_untrained_generator(
+    classifier, street, real, shipped_accuracy
+):
     model = classifier[0]
     cfg = QualityConfig(samples=1000)
     held_out = score_images(model, street[1].images[:1000], real, cfg, classifier_accuracy=shipped_accuracy)
@@ -91,8 +93,9 @@ def test_the_shipped_generator_scores_better_than_an_untrained_one(classifier, r
     assert good.recall > bad.recall + 0.5 and good.coverage > bad.coverage + 0.3
 
 
-def test_a_generator_that_makes_one_digit_is_flagged_only_by_a_reliable_classifier(classifier, street, real,
-                                                                                    shipped_accuracy):
+def test_a_generator_that_makes_one_digit_is_flagged_only_by_a_reliable_classifier(
+    classifier, street, real, shipped_accuracy
+):
     images, labels = street[0].images, street[0].labels
     only_threes = score_images(classifier[0], images[labels == 3][:300], real, classifier_accuracy=shipped_accuracy)
     every_digit = score_images(classifier[0], images[:300], real, classifier_accuracy=shipped_accuracy)
@@ -121,8 +124,12 @@ def test_precision_and_coverage_tell_sharp_but_collapsed_from_blurry_but_varied(
     """The two failures one Fréchet number cannot tell apart."""
     images, labels = street[1].images, street[1].labels
     collapsed = score_images(classifier[0], images[labels == 3][:150], real)  # real images, one digit
-    blurry = F.interpolate(F.interpolate(images[:1000].float(), size=(12, 12), mode="area"), size=(32, 32),
-                           mode="bilinear").round().clamp(0, 255).to(torch.uint8)
+    blurry = (
+        F.interpolate(F.interpolate(images[:1000].float(), size=(12, 12), mode="area"), size=(32, 32), mode="bilinear")
+        .round()
+        .clamp(0, 255)
+        .to(torch.uint8)
+    )
     blurred = score_images(classifier[0], blurry, real)
     assert collapsed.frechet > 300 and blurred.frechet > 300  # both bad by the Fréchet distance alone
     assert collapsed.precision > 0.9 and collapsed.coverage < 0.2 and collapsed.recall < 0.2
@@ -130,12 +137,23 @@ def test_precision_and_coverage_tell_sharp_but_collapsed_from_blurry_but_varied(
 
 
 def test_an_unreliable_score_says_why_and_what_to_do():
-    line = {"epoch": 1, "frechet": 5.0, "confidence": 0.5, "histogram": [1.0] + [0.0] * 9, "collapsed": None,
-            "feature_space": "svhn classifier", "classifier_accuracy": 0.148, "reliable": False}
+    line = {
+        "epoch": 1,
+        "frechet": 5.0,
+        "confidence": 0.5,
+        "histogram": [1.0] + [0.0] * 9,
+        "collapsed": None,
+        "feature_space": "svhn classifier",
+        "classifier_accuracy": 0.148,
+        "reliable": False,
+    }
     assert "14.8%" in reliability_note(line) and "no collapse verdict" in reliability_note(line)
     assert "unreliable" in describe_score(line) and "collapsing" not in describe_score(line)
-    standing_in = {**line, "feature_space": "street-digits classifier (no folder classifier: features of another)",
-                   "classifier_accuracy": None}
+    standing_in = {
+        **line,
+        "feature_space": "street-digits classifier (no folder classifier: features of another)",
+        "classifier_accuracy": None,
+    }
     assert "not trained on these images" in reliability_note(standing_in)
     older = {k: v for k, v in line.items() if k not in ("classifier_accuracy", "reliable")}
     assert "does not record" in reliability_note(older)
@@ -168,8 +186,8 @@ def test_a_score_is_made_only_while_the_scoring_stays_within_its_share_of_traini
 
 
 def test_the_trainer_scores_every_epoch_into_quality_jsonl_with_its_classifiers_accuracy(runs_dir, monkeypatch):
-    from dcgan.runs import create_run
-    from dcgan.trainer import train_run
+    from dcgan.runs.manage import create_run
+    from dcgan.train.trainer import train_run
 
     monkeypatch.setenv(BUDGET_ENV, "inf")  # a tiny run's epoch is shorter than any score: score it anyway
     run = create_run(tiny_config("scored", epochs=2))
@@ -190,8 +208,8 @@ def test_the_trainer_scores_every_epoch_into_quality_jsonl_with_its_classifiers_
 
 
 def test_the_score_can_also_come_every_n_steps(runs_dir, monkeypatch):
-    from dcgan.runs import create_run
-    from dcgan.trainer import train_run
+    from dcgan.runs.manage import create_run
+    from dcgan.train.trainer import train_run
 
     monkeypatch.setenv(BUDGET_ENV, "inf")
     run = create_run(tiny_config("often", epochs=1, score_every=3))  # 8 steps an epoch
@@ -200,8 +218,8 @@ def test_the_score_can_also_come_every_n_steps(runs_dir, monkeypatch):
 
 
 def test_epochs_too_short_to_afford_a_score_are_not_scored_and_the_status_says_the_plan(runs_dir, monkeypatch):
-    from dcgan.runs import create_run
-    from dcgan.trainer import train_run
+    from dcgan.runs.manage import create_run
+    from dcgan.train.trainer import train_run
 
     monkeypatch.setenv(BUDGET_ENV, "1e-9")  # no score can fit: every epoch end is skipped
     run = create_run(tiny_config("short", epochs=2))
@@ -213,13 +231,31 @@ def test_epochs_too_short_to_afford_a_score_are_not_scored_and_the_status_says_t
 
 
 def test_quality_lines_with_new_fields_of_the_wrong_kind_are_skipped_and_older_lines_read(tmp_path):
-    from dcgan.rundir import RunDirectory
+    from dcgan.runs.directory import RunDirectory
 
     run = RunDirectory(tmp_path)
-    older = {"epoch": 1, "step": 8, "frechet": 9.0, "confidence": 0.9, "histogram": [0.1] * 10,
-             "feature_space": "street-digits classifier", "collapsed": False}
-    newer = {**older, "step": 16, "classifier_accuracy": 0.97, "reliable": True, "precision": 0.8, "recall": 0.7,
-             "density": 0.9, "coverage": 0.6, "samples": 1000, "seconds": 1.2, "collapsed": None}
+    older = {
+        "epoch": 1,
+        "step": 8,
+        "frechet": 9.0,
+        "confidence": 0.9,
+        "histogram": [0.1] * 10,
+        "feature_space": "street-digits classifier",
+        "collapsed": False,
+    }
+    newer = {
+        **older,
+        "step": 16,
+        "classifier_accuracy": 0.97,
+        "reliable": True,
+        "precision": 0.8,
+        "recall": 0.7,
+        "density": 0.9,
+        "coverage": 0.6,
+        "samples": 1000,
+        "seconds": 1.2,
+        "collapsed": None,
+    }
     damaged = {**newer, "step": 24, "reliable": "yes"}
     run.quality_path.write_text("".join(json.dumps(r) + "\n" for r in (older, newer, damaged)))
     assert [r["step"] for r in run.read_quality()] == [8, 16]

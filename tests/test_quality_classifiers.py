@@ -1,24 +1,41 @@
 """The quality score's own classifiers on about 1,500 labelled images in MNIST's and SVHN's file formats.
 
-The real sets cannot be downloaded here; dcgan/stand_in_sets.py writes street-digits renders in their exact
+The real sets cannot be downloaded here; dcgan/data/stand_in_sets.py writes street-digits renders in their exact
 formats where the loaders look, so the whole path (torchvision's readers, the classifier's training, the
 trainer, the CLI) is the real one. Each classifier trains in about half a minute on this CPU.
 """
+
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-
 from conftest import tiny_config
+
 from dcgan.config import DataConfig
-from dcgan.datasets import load_images
-from dcgan.quality import (RELIABLE_ACCURACY, QualityConfig, RealReference, classify, describe_score, load_classifier,
-                           reliability_note, save_classifier, score_images)
-from dcgan.quality_tracker import BUDGET_ENV
-from dcgan.scoring_classifier import (RECIPE, classifier_for, classifier_path, ensure_classifier, needs_training,
-                                      source_files, split_indices)
-from dcgan.stand_in_sets import write_mnist_format, write_svhn_format
+from dcgan.data.loading import load_images
+from dcgan.data.stand_in_sets import write_mnist_format, write_svhn_format
+from dcgan.quality.classifier import (
+    RECIPE,
+    classifier_for,
+    classifier_path,
+    ensure_classifier,
+    needs_training,
+    source_files,
+    split_indices,
+)
+from dcgan.quality.score import (
+    RELIABLE_ACCURACY,
+    QualityConfig,
+    RealReference,
+    classify,
+    describe_score,
+    load_classifier,
+    reliability_note,
+    save_classifier,
+    score_images,
+)
+from dcgan.quality.tracker import BUDGET_ENV
 
 SET_SIZE = 1500
 FORMATS = {"mnist": (write_mnist_format, 1), "svhn": (write_svhn_format, 3)}  # writer, channels of a run
@@ -55,8 +72,11 @@ def test_a_classifier_trained_until_good_reports_its_held_out_accuracy(trained, 
     assert meta["epochs"] > 3 and meta["epochs"] == len(seen)  # not the old fixed 3 epochs; progress every epoch
     assert "no better validation accuracy" in meta["stopped"] or meta["epochs"] == meta["max_epochs"]
     split = split_indices(SET_SIZE)
-    assert (meta["test_images"], meta["validation_images"], meta["train_images"]) == \
-        (len(split.test), len(split.validation), len(split.train))
+    assert (meta["test_images"], meta["validation_images"], meta["train_images"]) == (
+        len(split.test),
+        len(split.validation),
+        len(split.train),
+    )
     assert not set(split.test.tolist()) & set(split.train.tolist())
     assert [p.epoch for p in seen] == list(range(1, len(seen) + 1)) and seen[-1].eta_s >= 0
 
@@ -70,16 +90,29 @@ def test_svhn_needs_only_its_training_file(trained):
 
 @pytest.mark.parametrize("dataset", FORMATS)
 def test_real_held_out_images_score_far_better_than_a_two_epoch_generator_and_are_not_flagged(
-        trained, dataset, runs_dir, tmp_path, monkeypatch):
-    from dcgan.runs import create_run
-    from dcgan.trainer import train_run
+    trained, dataset, runs_dir, tmp_path, monkeypatch
+):
+    from dcgan.runs.manage import create_run
+    from dcgan.train.trainer import train_run
 
     cfg, classifier, _ = trained[dataset]
     write, channels = FORMATS[dataset]
     monkeypatch.setenv(BUDGET_ENV, "inf")  # score both of this short run's epochs
-    run = create_run(tiny_config(f"{dataset}-run", dataset=dataset, data_dir=cfg.data_dir, limit=0, epochs=2,
-                                 image_size=32, channels=channels, g_width=16, d_width=16, batch_size=64,
-                                 score_samples=1000))
+    run = create_run(
+        tiny_config(
+            f"{dataset}-run",
+            dataset=dataset,
+            data_dir=cfg.data_dir,
+            limit=0,
+            epochs=2,
+            image_size=32,
+            channels=channels,
+            g_width=16,
+            d_width=16,
+            batch_size=64,
+            score_samples=1000,
+        )
+    )
     assert train_run(run)["state"] == "finished"
     generated = run.read_quality()[-1]
     assert generated["classifier_accuracy"] == pytest.approx(classifier.accuracy, abs=1e-4) and generated["reliable"]
@@ -88,15 +121,21 @@ def test_real_held_out_images_score_far_better_than_a_two_epoch_generator_and_ar
     real = RealReference.of(classify(classifier.model, train.images)[0])
     write(tmp_path, 1000, seed=99)  # real images the run never saw, read the same way
     held_out = load_images(DataConfig(dataset=dataset, data_dir=str(tmp_path)), 32, channels, "train")
-    real_score = score_images(classifier.model, held_out.images, real, QualityConfig(samples=1000),
-                              classifier.feature_space, classifier.accuracy)
+    real_score = score_images(
+        classifier.model,
+        held_out.images,
+        real,
+        QualityConfig(samples=1000),
+        classifier.feature_space,
+        classifier.accuracy,
+    )
     assert real_score.frechet * 5 < generated["frechet"]
     assert real_score.collapsed is False and real_score.reliable  # a verdict, and the right one
     assert real_score.coverage > generated["coverage"] and real_score.recall > generated["recall"]
 
 
 def test_an_unreliable_classifier_gives_no_collapse_verdict_in_the_score_charts_and_terminal(tmp_path):
-    from dcgan.charts import histogram_figure, quality_figure
+    from ui.charts import histogram_figure, quality_figure
 
     cfg = write_random_labels(tmp_path)
     ensure_classifier(cfg)
@@ -104,8 +143,13 @@ def test_an_unreliable_classifier_gives_no_collapse_verdict_in_the_score_charts_
     assert classifier.accuracy < RELIABLE_ACCURACY  # chance: the labels are noise
     images = load_images(cfg, 32, 1, "train").images
     real = RealReference.of(classify(classifier.model, images)[0])
-    score = score_images(classifier.model, images[:300], real, feature_space=classifier.feature_space,
-                         classifier_accuracy=classifier.accuracy)
+    score = score_images(
+        classifier.model,
+        images[:300],
+        real,
+        feature_space=classifier.feature_space,
+        classifier_accuracy=classifier.accuracy,
+    )
     assert score.collapsed is None and not score.reliable
     record = {"epoch": 1, "step": 9, **score.to_dict(), "seconds": 0.1}
     assert record["collapsed"] is None and record["reliable"] is False
@@ -119,7 +163,7 @@ def test_a_classifier_cached_by_the_old_three_epoch_code_is_retrained_not_truste
     cfg = write_random_labels(tmp_path, count=300)
     path = classifier_path("mnist", tmp_path / "cache")
     with torch.random.fork_rng():
-        from dcgan.quality import DigitClassifier
+        from dcgan.quality.score import DigitClassifier
 
         save_classifier(path, DigitClassifier(), dataset="mnist", test_accuracy=0.717, epochs=3, train_images=300)
         assert needs_training(cfg)  # what the old code wrote
@@ -135,8 +179,8 @@ def test_a_classifier_cached_by_the_old_three_epoch_code_is_retrained_not_truste
 
 
 def test_training_the_classifier_is_a_visible_step_before_the_runs_first_step(tmp_path, runs_dir):
-    from dcgan.runs import create_run
-    from dcgan.trainer import train_run
+    from dcgan.runs.manage import create_run
+    from dcgan.train.trainer import train_run
 
     cfg = write_random_labels(tmp_path)
     run = create_run(tiny_config("prepares", dataset="mnist", data_dir=cfg.data_dir, limit=0, channels=1))
@@ -144,7 +188,9 @@ def test_training_the_classifier_is_a_visible_step_before_the_runs_first_step(tm
     train_run(run, progress_fn=seen.append)
     preparing = [s for s in seen if s.get("preparing")]
     assert preparing and all(s["state"] == "starting" for s in preparing)
-    assert preparing[0]["message"] == "training the scoring classifier for MNIST — once per dataset, cached for later runs"
+    assert (
+        preparing[0]["message"] == "training the scoring classifier for MNIST — once per dataset, cached for later runs"
+    )
     assert preparing[-2]["preparing"]["done"] > preparing[1]["preparing"]["done"] > 0  # it moves, with an ETA
     assert "validation accuracy" in preparing[-2]["preparing"]["detail"] and preparing[-2]["preparing"]["eta_s"] >= 0
     assert preparing[-1]["preparing"]["done"] == 1 and "test accuracy" in preparing[-1]["preparing"]["detail"]

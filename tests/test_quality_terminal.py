@@ -1,16 +1,34 @@
 """The quality score in the terminal: the scoring classifier's training on its own progress bar before the
 run's first, each score on its own line with its classifier's accuracy, and the scoring's share of the time."""
+
 from test_quality_classifiers import write_random_labels
 
 from dcgan.cli import main
-from dcgan.quality_tracker import BUDGET_ENV
+from dcgan.quality.tracker import BUDGET_ENV
 
-TINY = ["--limit", "0", "--batch-size", "32", "--image-size", "16", "--g-width", "8", "--d-width", "8", "--epochs", "1",
-        "--device", "cpu", "--score-samples", "200"]
+TINY = [
+    "--limit",
+    "0",
+    "--batch-size",
+    "32",
+    "--image-size",
+    "16",
+    "--g-width",
+    "8",
+    "--d-width",
+    "8",
+    "--epochs",
+    "1",
+    "--device",
+    "cpu",
+    "--score-samples",
+    "200",
+]
 
 
-def test_the_terminal_shows_the_classifiers_training_its_accuracy_and_an_unreliable_score(tmp_path, runs_dir, capsys,
-                                                                                         monkeypatch):
+def test_the_terminal_shows_the_classifiers_training_its_accuracy_and_an_unreliable_score(
+    tmp_path, runs_dir, capsys, monkeypatch
+):
     monkeypatch.setenv(BUDGET_ENV, "inf")  # score this tiny run's one epoch
     cfg = write_random_labels(tmp_path)  # labels that are noise: the classifier cannot be good
     code = main(["train", "--dataset", "mnist", "--data-dir", cfg.data_dir, "--name", "terminal", *TINY])

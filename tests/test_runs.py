@@ -3,10 +3,11 @@ import os
 import time
 
 import pytest
-
 from conftest import ROOT, tiny_config
-from dcgan.rundir import RunDirectory, RunLocked
-from dcgan.runs import create_run, delete_run, launch, list_runs, request_stop, resume, start_run
+
+from dcgan.errors import RunLocked
+from dcgan.runs.directory import RunDirectory
+from dcgan.runs.manage import create_run, delete_run, launch, list_runs, request_stop, resume, start_run
 
 
 def wait_for(run, states, timeout=120):
@@ -70,8 +71,10 @@ def test_lock_race_has_exactly_one_winner_every_time(tmp_path):
     processes, trials = 8, 50
     ctx = multiprocessing.get_context("spawn")  # no fork of a process that holds torch's threads
     start, tried, results = ctx.Barrier(processes), ctx.Barrier(processes), ctx.Queue()
-    workers = [ctx.Process(target=contend, args=(str(tmp_path / "lock.json"), trials, start, tried, results))
-               for _ in range(processes)]
+    workers = [
+        ctx.Process(target=contend, args=(str(tmp_path / "lock.json"), trials, start, tried, results))
+        for _ in range(processes)
+    ]
     for w in workers:
         w.start()
     outcomes = [results.get(timeout=120) for _ in range(processes * trials)]
@@ -87,9 +90,18 @@ def test_lock_of_a_killed_process_is_free_and_names_its_holder(tmp_path):
 
     run = RunDirectory(tmp_path / "r")
     run.path.mkdir()
-    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from dcgan.rundir import RunDirectory; "
-                               f"RunDirectory({str(run.path)!r}).acquire_lock(); print('held', flush=True); "
-                               "time.sleep(60)"], stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from dcgan.runs.directory import RunDirectory; "
+            f"RunDirectory({str(run.path)!r}).acquire_lock(); print('held', flush=True); "
+            "time.sleep(60)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
     assert holder.stdout.readline().strip() == "held"
     assert run.lock_owner() == holder.pid
     with pytest.raises(RunLocked, match=f"already being trained by process {holder.pid}"):
@@ -119,8 +131,9 @@ def test_two_resumes_at_once_one_trains_the_other_is_refused(runs_dir):
 
     run = create_run(tiny_config("twice", epochs=500))
     command = [sys.executable, "-m", "dcgan", "resume", str(run.path)]
-    procs = [subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for _ in range(2)]
+    procs = [
+        subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)
+    ]
     deadline = time.time() + 120
     while all(p.poll() is None for p in procs) and time.time() < deadline:
         time.sleep(0.05)

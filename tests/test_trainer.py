@@ -9,10 +9,10 @@ import pytest
 import torch
 from conftest import ROOT, tiny_config
 
-from dcgan.checkpoint import load_checkpoint
-from dcgan.generator_file import load_generator
-from dcgan.runs import create_run, list_runs
-from dcgan.trainer import train_run
+from dcgan.runs.checkpoint import load_checkpoint
+from dcgan.runs.generator_file import load_generator
+from dcgan.runs.manage import create_run, list_runs
+from dcgan.train.trainer import train_run
 
 
 def metric_steps(run):
@@ -23,8 +23,14 @@ def test_tiny_run_writes_the_whole_run_folder(runs_dir):
     run = create_run(tiny_config())
     final = train_run(run)
     assert final["state"] == "finished" and final["step"] == 8  # 256 images // 32
-    for path in (run.config_path, run.metrics_path, run.checkpoint_path, run.status_path, run.generator_path,
-                 run.reals_path):
+    for path in (
+        run.config_path,
+        run.metrics_path,
+        run.checkpoint_path,
+        run.status_path,
+        run.generator_path,
+        run.reals_path,
+    ):
         assert path.exists(), path.name
     assert run.lock_owner() is None
     config = json.loads(run.config_path.read_text())
@@ -61,21 +67,29 @@ def test_divergence_is_reported_with_the_step_and_keeps_last_good_checkpoint(run
     assert final["state"] == "diverged"
     assert "NaN or infinite between steps" in final["message"] and "lower learning rate" in final["message"]
     if run.checkpoint_path.exists():  # only ever a checkpoint whose losses were finite
-        assert all(torch.isfinite(v).all() for v in load_checkpoint(run.checkpoint_path)["generator"].values()
-                   if v.is_floating_point())
+        assert all(
+            torch.isfinite(v).all()
+            for v in load_checkpoint(run.checkpoint_path)["generator"].values()
+            if v.is_floating_point()
+        )
 
 
 def _worker(run):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.Popen([sys.executable, "-m", "dcgan", "worker", str(run.path)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return subprocess.Popen(
+        [sys.executable, "-m", "dcgan", "worker", str(run.path)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def test_kill_minus_9_mid_epoch_resumes_without_gaps_or_duplicates(runs_dir):
     # With the per-epoch quality score on: loading its classifier once drew from the global RNG after the
     # resume had restored it, and the resumed run drifted from the reference; this guards against that.
-    settings = dict(limit=1024, image_size=32, g_width=16, d_width=16, epochs=3, checkpoint_every_s=1e9,
-                    score_samples=200)
+    settings = dict(
+        limit=1024, image_size=32, g_width=16, d_width=16, epochs=3, checkpoint_every_s=1e9, score_samples=200
+    )
     reference = create_run(tiny_config("reference", **settings))
     train_run(reference)
 
@@ -103,7 +117,7 @@ def test_folder_too_large_to_hold_is_streamed_in_the_same_order(runs_dir, tmp_pa
     from PIL import Image
 
     monkeypatch.setenv("DCGAN_SCORE_BUDGET", "inf")  # score every epoch: a tiny run's epochs are too short to afford it
-    import dcgan.batches as batches
+    import dcgan.data.batches as batches
 
     folder = tmp_path / "imgs"
     folder.mkdir()

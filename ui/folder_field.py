@@ -3,9 +3,10 @@
 A server bound to localhost (the default, .streamlit/config.toml) is used by the person at this machine,
 who can read its folders anyway: the field takes any folder there. Any other server.address (0.0.0.0, "",
 a LAN address, a unix socket behind a proxy) lets others type paths, so only folders under
-DCGAN_FOLDER_ROOTS are read (dcgan/folder_access.py). Setting DCGAN_FOLDER_ROOTS applies the limit on a
+DCGAN_FOLDER_ROOTS are read (dcgan/data/folder_access.py). Setting DCGAN_FOLDER_ROOTS applies the limit on a
 localhost server too, for one put behind a reverse proxy, which cannot be told from here.
 """
+
 from __future__ import annotations
 
 import ipaddress
@@ -14,7 +15,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from dcgan.folder_access import FOLDER_ROOTS_ENV, FolderNotAllowed, allowed_folder, folder_roots, how_to_add_root
+from dcgan.data.folder_access import FOLDER_ROOTS_ENV, allowed_folder, folder_roots, how_to_add_root
+from dcgan.errors import FolderNotAllowed
 
 LOOPBACK_NAMES = {"localhost"}
 
@@ -42,11 +44,16 @@ def folder_limits_apply() -> bool:
 
 
 def _roots_note(roots: list[Path]) -> str:
-    why = ("This server is reachable from other machines, so it reads" if network_exposed()
-           else f"{FOLDER_ROOTS_ENV} is set, so this server reads")
+    why = (
+        "This server is reachable from other machines, so it reads"
+        if network_exposed()
+        else f"{FOLDER_ROOTS_ENV} is set, so this server reads"
+    )
     if not roots:
-        return (f"{why} image folders only inside folders its operator allows, and {FOLDER_ROOTS_ENV} names "
-                f"none: every folder is refused. To allow some, restart the server with `{how_to_add_root(roots)}`.")
+        return (
+            f"{why} image folders only inside folders its operator allows, and {FOLDER_ROOTS_ENV} names "
+            f"none: every folder is refused. To allow some, restart the server with `{how_to_add_root(roots)}`."
+        )
     listed = ", ".join(f"`{root}`" for root in roots)
     return f"{why} image folders only inside {listed}. To add one, restart the server with `{how_to_add_root(roots)}`."
 

@@ -1,4 +1,5 @@
 """Work that runs in a thread of the server while the page polls it, so the page never waits on it."""
+
 from __future__ import annotations
 
 import threading
@@ -29,8 +30,8 @@ class BackgroundJob:
         self.progress: tuple[int, int, object] | None = None  # (done, total, snapshot) from the last report
         self.result, self.error = None, None
         self.started, self.finished = clock(), None
-        self.last_seen = self.started       # when a page last showed the job
-        self.abandoned = False              # ended because no page showed it for unseen_limit_s
+        self.last_seen = self.started  # when a page last showed the job
+        self.abandoned = False  # ended because no page showed it for unseen_limit_s
         self._first_report: tuple[float, int] | None = None  # ETA counts from here, not from data loading
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, args=(fn, args, kwargs), daemon=True, name="lab-job")

@@ -1,24 +1,27 @@
 """DCGAN with and without batch norm: two background runs, same data, seed and settings, side by side."""
+
 from __future__ import annotations
 
 import time
 
 import streamlit as st
 
-from dcgan.charts import comparison_figure
-from dcgan.config import ConfigError
-from dcgan.datasets import DatasetUnavailable
-from dcgan.presets import preset_config
-from dcgan.rundir import ACTIVE_STATES, RunDirectory, RunLocked
-from dcgan.runs import effective_state, runs_root, start_run
+from dcgan.data.presets import preset_config
+from dcgan.errors import ConfigError, DatasetUnavailable, RunLocked
+from dcgan.paths import runs_root
+from dcgan.runs.directory import ACTIVE_STATES, RunDirectory
+from dcgan.runs.manage import effective_state, start_run
+from ui.charts import comparison_figure
 from ui.run_view import followed_metrics, run_view
 
 REFRESH_S = 2.0
 
 
 def dcgan_comparison_tab() -> None:
-    st.markdown("Two DCGAN runs on street-digits through the same background runner, identical but for batch norm "
-                "(in G and D). The paper found training without it collapsed or failed to start.")
+    st.markdown(
+        "Two DCGAN runs on street-digits through the same background runner, identical but for batch norm "
+        "(in G and D). The paper found training without it collapsed or failed to start."
+    )
     c1, c2, c3, _ = st.columns(4)
     epochs = c1.number_input("Epochs", 1, 100, 3, key="bn-dcgan-epochs")
     limit = c2.number_input("Images (0 = all 50,000)", 0, 50_000, 12_800, 1_280, key="bn-dcgan-limit")
@@ -45,15 +48,24 @@ def _start_pair(epochs: int, limit: int, seed: int) -> None:
     this tab's first still trains would only pile more processes onto the same cores."""
     earlier = st.session_state.get("bn-dcgan-runs") or []
     if _training([RunDirectory(runs_root() / name) for name in earlier]):
-        st.error(f"{' and '.join(earlier)} are still training: stop them in their full views below (or on the "
-                 f"Train page), or wait for them to finish, then start two more.")
+        st.error(
+            f"{' and '.join(earlier)} are still training: stop them in their full views below (or on the "
+            f"Train page), or wait for them to finish, then start two more."
+        )
         return
     stamp = time.strftime("%Y%m%d-%H%M%S")
     try:
         names = []
         for batchnorm in (True, False):
-            config = preset_config("street-digits", name=f"bn-{'on' if batchnorm else 'off'}-{stamp}",
-                                   epochs=epochs, limit=limit, seed=seed, g_batchnorm=batchnorm, d_batchnorm=batchnorm)
+            config = preset_config(
+                "street-digits",
+                name=f"bn-{'on' if batchnorm else 'off'}-{stamp}",
+                epochs=epochs,
+                limit=limit,
+                seed=seed,
+                g_batchnorm=batchnorm,
+                d_batchnorm=batchnorm,
+            )
             names.append(start_run(config).name)
         st.session_state["bn-dcgan-runs"] = names
     except (ConfigError, DatasetUnavailable, RunLocked, OSError) as err:

@@ -1,14 +1,14 @@
 """Inference mode: why batch norm needs population statistics once a network is trained."""
+
 from __future__ import annotations
 
 import streamlit as st
 
-from dcgan.bnlab import LabConfig, train_pair
-from dcgan.bnlab_demo import generator_in_batches, one_at_a_time
-from dcgan.catalog import shipped_generators
-from dcgan.datasets import image_grid
-from dcgan.generator_file import load_generator
-from dcgan.latent import upscale
+from dcgan.bnlab.experiment import LabConfig, train_pair
+from dcgan.bnlab.inference_demo import generator_in_batches, one_at_a_time
+from dcgan.images import image_grid, upscale
+from dcgan.runs.catalog import shipped_generators
+from dcgan.runs.generator_file import load_generator
 from ui import lab_views
 
 DEMO_EXAMPLES = 500  # test examples fed one at a time
@@ -36,9 +36,11 @@ def _one_at_a_time_scores(nets) -> dict[str, float]:
 
 
 def inference_tab(pair_job) -> None:
-    st.markdown("**1. A trained batch-norm network, fed one example at a time.** In training mode batch norm "
-                "normalises with the batch's own mean and variance: for a batch of one, every unit becomes 0 and "
-                "every example gets the same answer. Eval mode uses the population statistics kept while training.")
+    st.markdown(
+        "**1. A trained batch-norm network, fed one example at a time.** In training mode batch norm "
+        "normalises with the batch's own mean and variance: for a batch of one, every unit becomes 0 and "
+        "every example gets the same answer. Eval mode uses the population statistics kept while training."
+    )
     nets = pair_job.result[1] if pair_job is not None and pair_job.result else None
     if nets is None:
         st.caption("Uses the pair from *A pair* once one has trained; until then, a quick one.")
@@ -56,8 +58,15 @@ def inference_tab(pair_job) -> None:
     G = _shipped_generator(str(shipped[0]["path"]))
     images = generator_in_batches(G, seed=int(st.number_input("z seed", 0, 10_000, 0, key="bn-inference-seed")))
     scale = max(1, 96 // G.cfg.image_size)
-    for mode, caption in (("training mode", "training mode (batch statistics): the same z changes with its "
-                                            "neighbours, and alone it is wiped out"),
-                          ("eval mode", "eval mode (running statistics): the same image every time")):
-        st.image(image_grid(upscale(images[mode], scale), columns=len(images[mode])), output_format="PNG",
-                 caption=f"alone, in batch 1, in batch 2, in batch 3 — {caption}")
+    for mode, caption in (
+        (
+            "training mode",
+            "training mode (batch statistics): the same z changes with its neighbours, and alone it is wiped out",
+        ),
+        ("eval mode", "eval mode (running statistics): the same image every time"),
+    ):
+        st.image(
+            image_grid(upscale(images[mode], scale), columns=len(images[mode])),
+            output_format="PNG",
+            caption=f"alone, in batch 1, in batch 2, in batch 3 — {caption}",
+        )

@@ -1,4 +1,5 @@
 """The batch-norm lab's views: a pair's live accuracy curves, the table, the inference-mode demo."""
+
 from __future__ import annotations
 
 import functools
@@ -7,7 +8,7 @@ import math
 import plotly.graph_objects as go
 import streamlit as st
 
-from dcgan.bnlab import NetworkResult, load_lab_data
+from dcgan.bnlab.experiment import NetworkResult, load_lab_data
 from dcgan.devices import device_label, resolve_device
 from dcgan.progress import format_duration
 from ui.jobs import BackgroundJob
@@ -31,23 +32,47 @@ def lab_data():
 def data_caption() -> None:
     """Which digits the lab trained on; when the built-in ones stood in for MNIST, where MNIST's files go."""
     data = lab_data()
-    st.caption(f"Trained on {data.name}: {len(data.train_x):,} training, {len(data.val_x):,} validation and "
-               f"{len(data.test_x):,} test images." + (f" {data.note}" if data.note else ""))
+    st.caption(
+        f"Trained on {data.name}: {len(data.train_x):,} training, {len(data.val_x):,} validation and "
+        f"{len(data.test_x):,} test images." + (f" {data.note}" if data.note else "")
+    )
 
 
 def accuracy_figure(pair: tuple[NetworkResult, NetworkResult], total: int) -> go.Figure:
     fig = go.Figure()
     for result, name, color in zip(pair, NAMES, COLORS):
         points = [(i, a) for i, a in result.validation if not math.isnan(a)]
-        fig.add_trace(go.Scatter(x=[i for i, _ in points], y=[a for _, a in points], name=name, mode="lines",
-                                 line={"color": color, "width": 2}))
+        fig.add_trace(
+            go.Scatter(
+                x=[i for i, _ in points],
+                y=[a for _, a in points],
+                name=name,
+                mode="lines",
+                line={"color": color, "width": 2},
+            )
+        )
         if result.diverged_at is not None:
-            fig.add_trace(go.Scatter(x=[result.diverged_at], y=[points[-1][1] if points else 0.1], mode="markers+text",
-                                     marker={"symbol": "x", "size": 14, "color": color}, text=["diverged"],
-                                     textposition="top center", name=f"{name}: diverged at {result.diverged_at:,}"))
-    fig.update_layout(xaxis_title="iteration (batches of 60)", yaxis_title="validation accuracy", height=380,
-                      xaxis_range=[0, total], yaxis_range=[0, 1], margin={"l": 10, "r": 10, "t": 20, "b": 10},
-                      legend={"orientation": "h", "y": -0.25}, uirevision="keep")
+            fig.add_trace(
+                go.Scatter(
+                    x=[result.diverged_at],
+                    y=[points[-1][1] if points else 0.1],
+                    mode="markers+text",
+                    marker={"symbol": "x", "size": 14, "color": color},
+                    text=["diverged"],
+                    textposition="top center",
+                    name=f"{name}: diverged at {result.diverged_at:,}",
+                )
+            )
+    fig.update_layout(
+        xaxis_title="iteration (batches of 60)",
+        yaxis_title="validation accuracy",
+        height=380,
+        xaxis_range=[0, total],
+        yaxis_range=[0, 1],
+        margin={"l": 10, "r": 10, "t": 20, "b": 10},
+        legend={"orientation": "h", "y": -0.25},
+        uirevision="keep",
+    )
     return fig
 
 
@@ -58,12 +83,18 @@ def job_progress(job: BackgroundJob, what: str) -> None:
     elif job.running:
         st.progress(done / total, text=f"{what}: iteration {done:,} of {total:,} · ETA {format_duration(job.eta_s())}")
     elif job.abandoned:
-        st.progress(done / total, text=f"{what}: stopped at iteration {done:,} of {total:,}: no page has shown it "
-                                       f"for {_in_words(job.unseen_limit_s)} (was its tab closed?). Start it again "
-                                       f"and keep this page open to see it finish.")
+        st.progress(
+            done / total,
+            text=f"{what}: stopped at iteration {done:,} of {total:,}: no page has shown it "
+            f"for {_in_words(job.unseen_limit_s)} (was its tab closed?). Start it again "
+            f"and keep this page open to see it finish.",
+        )
     elif job.stopped:
-        st.progress(done / total, text=f"{what}: stopped at iteration {done:,} of {total:,}, after "
-                                       f"{format_duration(job.finished - job.started)}")
+        st.progress(
+            done / total,
+            text=f"{what}: stopped at iteration {done:,} of {total:,}, after "
+            f"{format_duration(job.finished - job.started)}",
+        )
     else:
         st.progress(1.0, text=f"{what}: done in {format_duration(job.finished - job.started)}")
     if job.error:

@@ -1,4 +1,5 @@
 """The latent explorer's tabs. Each is a fragment: moving a slider re-runs only its own tab."""
+
 from __future__ import annotations
 
 import random
@@ -7,24 +8,34 @@ from dataclasses import dataclass, field
 import streamlit as st
 import torch
 
-from dcgan.datasets import image_grid
-from dcgan.latent import (ExplorerConfig, PrincipalDirections, concept_arithmetic, generate, gif_bytes,
-                          interpolate, interpolation_grid, keyframe_walk, neighbours, png_bytes,
-                          principal_directions, seeded_z, upscale)
-from dcgan.projection import ProjectionConfig, discriminator_beside, project, target_from_file
+from dcgan.images import gif_bytes, image_grid, png_bytes, upscale
+from dcgan.latent.explore import (
+    ExplorerConfig,
+    PrincipalDirections,
+    concept_arithmetic,
+    generate,
+    interpolate,
+    interpolation_grid,
+    keyframe_walk,
+    neighbours,
+    principal_directions,
+    seeded_z,
+)
+from dcgan.latent.projection import ProjectionConfig, discriminator_beside, project, target_from_file
 
-DISPLAY_PX = 256   # a single sample is enlarged (nearest neighbour) to about this many pixels
-PICK_GRID = 16     # samples in the grids people pick endpoints or concepts from
+DISPLAY_PX = 256  # a single sample is enlarged (nearest neighbour) to about this many pixels
+PICK_GRID = 16  # samples in the grids people pick endpoints or concepts from
 ARITH_GRID = 36
 
 
 @dataclass
 class Explorer:
     """A loaded generator and what the tabs compute once for it (held by st.cache_resource)."""
+
     G: torch.nn.Module
     meta: dict
     note: str | None
-    key: str                                   # identifies the generator in caches
+    key: str  # identifies the generator in caches
     config: ExplorerConfig = field(default_factory=ExplorerConfig)
     _directions: PrincipalDirections | None = None
 
@@ -83,19 +94,30 @@ def sliders_tab(explorer: Explorer) -> None:
 
     left, right = st.columns([3, 2])
     with left:
-        dims = st.multiselect("Latent dimensions with a slider", list(range(explorer.z_dim)),
-                              default=list(range(min(6, explorer.z_dim))), key="lat-dims")
+        dims = st.multiselect(
+            "Latent dimensions with a slider",
+            list(range(explorer.z_dim)),
+            default=list(range(min(6, explorer.z_dim))),
+            key="lat-dims",
+        )
         z = z0.clone()
         columns = st.columns(2)
         for i, d in enumerate(dims):
-            z[d] = columns[i % 2].slider(f"z[{d}]", -span, span, float(z0[d].clamp(-span, span)), 0.05,
-                                         key=f"lat-dim-{version}-{d}")
+            z[d] = columns[i % 2].slider(
+                f"z[{d}]", -span, span, float(z0[d].clamp(-span, span)), 0.05, key=f"lat-dim-{version}-{d}"
+            )
         st.markdown("**Principal directions** (GANSpace: PCA of the first layer, carried back to z)")
         found = explorer.directions()
         columns = st.columns(2)
         for i in range(len(found.directions)):
-            amount = columns[i % 2].slider(f"direction {i + 1} ({found.variance[i]:.0%} of variance)", -span, span,
-                                           0.0, 0.05, key=f"lat-pc-{version}-{i}")
+            amount = columns[i % 2].slider(
+                f"direction {i + 1} ({found.variance[i]:.0%} of variance)",
+                -span,
+                span,
+                0.0,
+                0.05,
+                key=f"lat-pc-{version}-{i}",
+            )
             z += amount * found.directions[i]
     with right:
         image = explorer.image(z[None])
@@ -107,17 +129,33 @@ def sliders_tab(explorer: Explorer) -> None:
 # -- interpolation ------------------------------------------------------------------------------------
 @st.fragment
 def interpolation_tab(explorer: Explorer) -> None:
-    kind = st.radio("Walk", ["Between two seeds", "Between two samples from a grid", "A loop through several seeds",
-                             "Grid of walks (DCGAN paper, figure 4)"], key="int-kind", horizontal=True)
+    kind = st.radio(
+        "Walk",
+        [
+            "Between two seeds",
+            "Between two samples from a grid",
+            "A loop through several seeds",
+            "Grid of walks (DCGAN paper, figure 4)",
+        ],
+        key="int-kind",
+        horizontal=True,
+    )
     c1, c2, c3 = st.columns(3)
     steps = c1.slider("Steps", 2, 48, 12, key="int-steps")
-    mode = c2.radio("Path", ["slerp", "lerp"], key="int-mode", horizontal=True,
-                    help="slerp follows the sphere Gaussian latents live on (White 2016); lerp the straight line.")
+    mode = c2.radio(
+        "Path",
+        ["slerp", "lerp"],
+        key="int-mode",
+        horizontal=True,
+        help="slerp follows the sphere Gaussian latents live on (White 2016); lerp the straight line.",
+    )
     frame_ms = c3.slider("Frame time (ms)", 30, 500, 90, 10, key="int-ms")
     if kind == "Between two seeds":
         a_col, b_col = st.columns(2)
-        ends = seeded_z(int(a_col.number_input("Seed A", 0, 2**31 - 1, 1, key="int-a")), 1, explorer.z_dim)[0], \
-            seeded_z(int(b_col.number_input("Seed B", 0, 2**31 - 1, 2, key="int-b")), 1, explorer.z_dim)[0]
+        ends = (
+            seeded_z(int(a_col.number_input("Seed A", 0, 2**31 - 1, 1, key="int-a")), 1, explorer.z_dim)[0],
+            seeded_z(int(b_col.number_input("Seed B", 0, 2**31 - 1, 2, key="int-b")), 1, explorer.z_dim)[0],
+        )
         path, columns = interpolate(*ends, steps, mode), steps
     elif kind == "Between two samples from a grid":
         grid_seed = st.number_input("Grid seed", 0, 2**31 - 1, 0, key="int-grid-seed")
@@ -140,12 +178,16 @@ def interpolation_tab(explorer: Explorer) -> None:
         path, columns = keyframe_walk(keys, steps, mode, loop=True), steps
     else:
         rows = st.slider("Rows", 2, 10, 6, key="int-rows")
-        path, columns = interpolation_grid(explorer.z_dim, rows, steps, int(st.session_state.get("int-grid-seed", 0)), mode), steps
+        path, columns = (
+            interpolation_grid(explorer.z_dim, rows, steps, int(st.session_state.get("int-grid-seed", 0)), mode),
+            steps,
+        )
     frames = generate(explorer.G, path)
     strip = image_grid(upscale(frames, 2), columns=columns)
     st.image(strip, caption=f"{len(frames)} frames ({mode})", output_format="PNG")
-    gif = gif_bytes(frames, frame_ms=frame_ms, scale=max(1, 192 // explorer.G.cfg.image_size),
-                    bounce=kind.startswith("Between"))
+    gif = gif_bytes(
+        frames, frame_ms=frame_ms, scale=max(1, 192 // explorer.G.cfg.image_size), bounce=kind.startswith("Between")
+    )
     st.image(gif, caption="As an animation")
     d1, d2, _ = st.columns([1, 1, 3])
     with d1:
@@ -195,11 +237,18 @@ def projection_tab(explorer: Explorer) -> None:
         bar = st.progress(0.0, text="Searching…")
         D = discriminator_beside(explorer.key.split("@")[0]) if "@" in explorer.key else None
         try:
-            found = project(explorer.G, target, D, ProjectionConfig(steps=steps),
-                            progress=lambda i, n: bar.progress(i / n, text=f"Searching… step {i} of {n}"))
+            found = project(
+                explorer.G,
+                target,
+                D,
+                ProjectionConfig(steps=steps),
+                progress=lambda i, n: bar.progress(i / n, text=f"Searching… step {i} of {n}"),
+            )
         except RuntimeError as err:  # torch's failures (out of memory on a GPU, say): a message, not a traceback
-            st.error(f"The search for z stopped: {(str(err).splitlines() or ['RuntimeError'])[0]}. "
-                     "Try fewer steps, or another generator.")
+            st.error(
+                f"The search for z stopped: {(str(err).splitlines() or ['RuntimeError'])[0]}. "
+                "Try fewer steps, or another generator."
+            )
             return
         finally:
             bar.empty()
@@ -209,14 +258,28 @@ def projection_tab(explorer: Explorer) -> None:
         found = result[1]
         scale = max(1, DISPLAY_PX // cfg.image_size) // 2
         c1, c2 = st.columns(2)
-        c1.image(image_grid(upscale(target[None], scale)), caption="your picture (cropped, resized)", output_format="PNG")
-        c2.image(image_grid(upscale(found.image[None], scale)), output_format="PNG",
-                 caption=f"closest G(z): mean squared error {found.pixel_error:.3f}")
-        st.caption("Distance: pixels plus " + ("the run's discriminator features." if found.used_discriminator else
-                   "pixels at coarser scales (this generator file has no discriminator beside it)."))
+        c1.image(
+            image_grid(upscale(target[None], scale)), caption="your picture (cropped, resized)", output_format="PNG"
+        )
+        c2.image(
+            image_grid(upscale(found.image[None], scale)),
+            output_format="PNG",
+            caption=f"closest G(z): mean squared error {found.pixel_error:.3f}",
+        )
+        st.caption(
+            "Distance: pixels plus "
+            + (
+                "the run's discriminator features."
+                if found.used_discriminator
+                else "pixels at coarser scales (this generator file has no discriminator beside it)."
+            )
+        )
         pair = image_grid(upscale(torch.stack([target, found.image]), scale), columns=2)
         _download("Download PNG (picture, reconstruction)", png_bytes(pair), "projection.png", "image/png", "proj-png")
-        if st.button("Move this z with the sliders", key="proj-to-sliders",
-                     help="The Sliders tab then starts from this z; its seed box starts a new sample again."):
+        if st.button(
+            "Move this z with the sliders",
+            key="proj-to-sliders",
+            help="The Sliders tab then starts from this z; its seed box starts a new sample again.",
+        ):
             _set_base(found.z, "projected picture")
             st.rerun(scope="app")  # the Sliders tab (another fragment) redraws from the new z

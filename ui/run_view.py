@@ -1,30 +1,37 @@
 """The live view of one run: progress, loss charts, sample grids, watchdog, Stop and Resume.
 
 While the run is active the view is a fragment that re-runs itself every REFRESH_S seconds, reading only
-what is new in the run folder (dcgan.live.MetricsFollower); the rest of the page is not re-run.
+what is new in the run folder (dcgan.runs.live.MetricsFollower); the rest of the page is not re-run.
 """
+
 from __future__ import annotations
 
 import streamlit as st
 
-from dcgan.charts import histogram_figure, quality_figure, training_figure
-from dcgan.checkpoint import CheckpointError
-from dcgan.config import ConfigError
-from dcgan.folder import describe_skipped_report
-from dcgan.live import MetricsFollower
+from dcgan.data.folder import describe_skipped_report
+from dcgan.errors import CheckpointError, ConfigError, ResumeRefused, RunDamaged, RunLocked
 from dcgan.progress import format_duration
-from dcgan.resuming import ResumeRefused
-from dcgan.rundir import ACTIVE_STATES, RunDamaged, RunDirectory, RunLocked
-from dcgan.runs import effective_state, request_stop, resume, run_summary
-from dcgan.watchdog import HEALTHY, diagnose
+from dcgan.runs.directory import ACTIVE_STATES, RunDirectory
+from dcgan.runs.live import MetricsFollower
+from dcgan.runs.manage import effective_state, request_stop, resume, run_summary
+from dcgan.train.watchdog import HEALTHY, diagnose
+from ui.charts import histogram_figure, quality_figure, training_figure
 
 REFRESH_S = 1.0
 QUALITY_SAMPLES_NOTE = "the same generated images each epoch"
-QUALITY_WAIT_NOTE = ("once it costs no more than its share of the training time so far: on short epochs every few "
-                     "epochs, ending at the last")
-STATE_LABELS = {"starting": "⏳ starting", "running": "🟢 running", "finished": "✅ finished", "stopped": "⏸️ stopped",
-                "interrupted": "⚠️ interrupted (its process is gone: resume it)", "failed": "❌ failed",
-                "diverged": "💥 diverged"}
+QUALITY_WAIT_NOTE = (
+    "once it costs no more than its share of the training time so far: on short epochs every few "
+    "epochs, ending at the last"
+)
+STATE_LABELS = {
+    "starting": "⏳ starting",
+    "running": "🟢 running",
+    "finished": "✅ finished",
+    "stopped": "⏸️ stopped",
+    "interrupted": "⚠️ interrupted (its process is gone: resume it)",
+    "failed": "❌ failed",
+    "diverged": "💥 diverged",
+}
 
 
 def run_view(run: RunDirectory) -> None:
@@ -65,20 +72,28 @@ def _run_panel(run: RunDirectory) -> None:
 
     _header(run, status, state, config)
     if summary["problem"]:
-        after = ("Resume rewrites it." if summary["resumable"] else
-                 "It cannot be resumed until that is repaired; delete it from the table of all runs if it is of no use.")
+        after = (
+            "Resume rewrites it."
+            if summary["resumable"]
+            else "It cannot be resumed until that is repaired; delete it from the table of all runs if it is of no use."
+        )
         st.error(f"This run is damaged: {summary['problem']}. What could be read is shown below. {after}")
     if follower.skipped:
         lines = f"{follower.skipped} damaged line{'s' if follower.skipped > 1 else ''}"
-        st.warning(f"{lines} of metrics.jsonl could not be read and {'is' if follower.skipped == 1 else 'are'} "
-                   "left out of the charts (a resume drops them).")
+        st.warning(
+            f"{lines} of metrics.jsonl could not be read and {'is' if follower.skipped == 1 else 'are'} "
+            "left out of the charts (a resume drops them)."
+        )
     _progress(status, state, config)
     _watchdog(run, follower.records, status, config)
     chart_col, sample_col = st.columns([3, 2])
     with chart_col:
         if follower.records:
-            st.plotly_chart(_figure(run, follower, status.get("steps_per_epoch")), key=f"chart:{run.path}",
-                            config={"displaylogo": False})
+            st.plotly_chart(
+                _figure(run, follower, status.get("steps_per_epoch")),
+                key=f"chart:{run.path}",
+                config={"displaylogo": False},
+            )
             st.caption(HEALTHY)
         else:
             st.info("The loss chart appears with the first metrics line (after a few steps).")
@@ -102,17 +117,26 @@ def _header(run: RunDirectory, status: dict, state: str, config: dict) -> None:
     data = config.get("data", {})
     dataset = f"{data['dataset']}{' (' + data['folder'] + ')' if data.get('folder') else ''}" if data else None
     device = config.get("device_used") or status.get("device")
-    left.markdown(" · ".join(str(part) for part in (f"**{run.name}**", STATE_LABELS.get(state, state), dataset, device)
-                             if part))
+    left.markdown(
+        " · ".join(str(part) for part in (f"**{run.name}**", STATE_LABELS.get(state, state), dataset, device) if part)
+    )
     if state in ACTIVE_STATES:
         stopping = run.stop_requested()
-        if stop_col.button("Stopping…" if stopping else "Stop", key=f"stop:{run.path}", disabled=stopping,
-                           help="Stops after the current step and saves a checkpoint; Resume continues from it."):
+        if stop_col.button(
+            "Stopping…" if stopping else "Stop",
+            key=f"stop:{run.path}",
+            disabled=stopping,
+            help="Stops after the current step and saves a checkpoint; Resume continues from it.",
+        ):
             request_stop(run)
             st.rerun(scope="fragment")
     elif state != "finished":
-        if resume_col.button("Resume", key=f"resume:{run.path}", type="primary",
-                             help="Continue from the last checkpoint, in the background."):
+        if resume_col.button(
+            "Resume",
+            key=f"resume:{run.path}",
+            type="primary",
+            help="Continue from the last checkpoint, in the background.",
+        ):
             _resume(run)
         _offer_restart(run)
     if state in ("failed", "diverged", "interrupted") or (state == "stopped" and status.get("message")):
@@ -137,7 +161,8 @@ def _progress(status: dict, state: str, config: dict) -> None:
     fraction = min(step / total, 1.0)
     speed = f" · {status['images_per_s']:,.0f} img/s" if status.get("images_per_s") else ""
     if state == "finished":
-        text = f"Finished: {epochs} epoch{'s' if epochs != 1 else ''}, {step:,} steps in {format_duration(status.get('elapsed_s'))}{speed}"
+        took = format_duration(status.get("elapsed_s"))
+        text = f"Finished: {epochs} epoch{'s' if epochs != 1 else ''}, {step:,} steps in {took}{speed}"
     else:
         eta = f" · ETA {format_duration(status.get('eta_s'))}" if state in ACTIVE_STATES else ""
         of_epochs = f" / {epochs}" if epochs else ""
@@ -149,8 +174,10 @@ def _skipped_files(status: dict) -> None:
     """The folder files the run left out (status.json's skipped_files), named with why."""
     said = describe_skipped_report(status.get("skipped_files"))
     if said:
-        st.caption(f"⚠️ {said}. The run trains on the other {status.get('images') or 0:,} images; re-save or "
-                   "delete those files to use or silence them.")
+        st.caption(
+            f"⚠️ {said}. The run trains on the other {status.get('images') or 0:,} images; re-save or "
+            "delete those files to use or silence them."
+        )
 
 
 def _samples(run: RunDirectory, status: dict) -> None:
@@ -163,14 +190,27 @@ def _samples(run: RunDirectory, status: dict) -> None:
     if st.session_state.get(key) in (None, st.session_state.get(newest_key)) or st.session_state[key] > len(samples):
         st.session_state[key] = len(samples)
     st.session_state[newest_key] = len(samples)
-    index = st.slider("Sample grid", 1, len(samples), key=key, disabled=len(samples) == 1,
-                      help="Every grid the run saved, from the same fixed latent batch: watch the samples form.") \
-        if len(samples) > 1 else 1
+    index = (
+        st.slider(
+            "Sample grid",
+            1,
+            len(samples),
+            key=key,
+            disabled=len(samples) == 1,
+            help="Every grid the run saved, from the same fixed latent batch: watch the samples form.",
+        )
+        if len(samples) > 1
+        else 1
+    )
     step, path = samples[index - 1]
     per_epoch = status.get("steps_per_epoch")
     epoch = f" · epoch {step / per_epoch:.2f}" if per_epoch else ""
-    st.image(str(path), caption=f"Fixed latent batch at step {step:,}{epoch} ({index} of {len(samples)})",
-             width="stretch", output_format="PNG")
+    st.image(
+        str(path),
+        caption=f"Fixed latent batch at step {step:,}{epoch} ({index} of {len(samples)})",
+        width="stretch",
+        output_format="PNG",
+    )
     if run.reals_path.exists():
         with st.expander("Real training images, for comparison"):
             st.image(str(run.reals_path), width="stretch", output_format="PNG")
@@ -179,7 +219,7 @@ def _samples(run: RunDirectory, status: dict) -> None:
 def _quality(run: RunDirectory, status: dict, active: bool) -> None:
     """The scoring classifier's training while the run waits on it; then the per-epoch sample-quality score
     (quality.jsonl), the newest epoch's class histogram, whether the score can be trusted, and its cost."""
-    from dcgan.quality import describe_classifier, reliability_note
+    from dcgan.quality.score import describe_classifier, reliability_note
 
     if active:
         _quality_preparing(status)
@@ -196,10 +236,15 @@ def _quality(run: RunDirectory, status: dict, active: bool) -> None:
     note = reliability_note(newest)
     if note:
         st.warning(f"**Quality score {note}.**")
-    collapsing = " **One class makes most samples: the generator may be collapsing onto it.**" \
-        if newest.get("collapsed") is True else ""
-    st.caption(f"Scored on {QUALITY_SAMPLES_NOTE} in the features of the {describe_classifier(newest)}: the Fréchet "
-               f"distance should fall over the first epochs.{collapsing} {_quality_cost(status, plan)}")
+    collapsing = (
+        " **One class makes most samples: the generator may be collapsing onto it.**"
+        if newest.get("collapsed") is True
+        else ""
+    )
+    st.caption(
+        f"Scored on {QUALITY_SAMPLES_NOTE} in the features of the {describe_classifier(newest)}: the Fréchet "
+        f"distance should fall over the first epochs.{collapsing} {_quality_cost(status, plan)}"
+    )
 
 
 def _quality_preparing(status: dict) -> None:
@@ -211,12 +256,14 @@ def _quality_preparing(status: dict) -> None:
     eta = preparing.get("eta_s")
     left = f" · at most {format_duration(eta)} left" if isinstance(eta, (int, float)) else ""
     message = str(status.get("message") or "preparing the quality score")
-    st.progress(min(max(done, 0.0), 1.0) if isinstance(done, (int, float)) else 0.0,
-                text=f"{message[:1].upper()}{message[1:]}: {preparing.get('detail') or ''}{left}")
+    st.progress(
+        min(max(done, 0.0), 1.0) if isinstance(done, (int, float)) else 0.0,
+        text=f"{message[:1].upper()}{message[1:]}: {preparing.get('detail') or ''}{left}",
+    )
 
 
 def _quality_plan_words(plan: dict) -> str:
-    from dcgan.quality_tracker import describe_plan
+    from dcgan.quality.tracker import describe_plan
 
     try:
         return f"Plan: {describe_plan(plan)}."
@@ -229,16 +276,20 @@ def _quality_cost(status: dict, plan) -> str:
     spent, trained = status.get("scoring_s"), status.get("elapsed_s")
     if not (isinstance(spent, (int, float)) and isinstance(trained, (int, float)) and trained > 0):
         return ""
-    return (f"Scoring has taken {spent:.1f} s, {spent / trained:.1%} of the {format_duration(trained)} of training "
-            f"(images/s counts training alone)." + (f" {_quality_plan_words(plan)}" if isinstance(plan, dict) else ""))
+    return (
+        f"Scoring has taken {spent:.1f} s, {spent / trained:.1%} of the {format_duration(trained)} of training "
+        f"(images/s counts training alone)." + (f" {_quality_plan_words(plan)}" if isinstance(plan, dict) else "")
+    )
 
 
 def _watchdog(run: RunDirectory, records: list[dict], status: dict, config: dict) -> None:
     lr = config.get("train", {}).get("lr", 2e-4)
     for finding in diagnose(records, status, lr):
         st.warning(f"**{finding.message}** {finding.advice}")
-        if finding.suggested_lr and st.button(f"Resume from the last checkpoint with learning rate {finding.suggested_lr:g}",
-                                              key=f"lower-lr:{run.path}:{finding.kind}"):
+        if finding.suggested_lr and st.button(
+            f"Resume from the last checkpoint with learning rate {finding.suggested_lr:g}",
+            key=f"lower-lr:{run.path}:{finding.kind}",
+        ):
             st.session_state[f"pending-lr:{run.path}"] = finding.suggested_lr
             if effective_state(run) in ACTIVE_STATES:
                 request_stop(run)  # the resume happens once the trainer has saved and stopped
@@ -260,8 +311,7 @@ def _offer_restart(run: RunDirectory) -> None:
     if not refusal:
         return
     st.error(f"Could not resume {run.name}: {refusal}")
-    if st.button("Restart from step 0 (discards its checkpoint, metrics and sample grids)",
-                 key=f"restart:{run.path}"):
+    if st.button("Restart from step 0 (discards its checkpoint, metrics and sample grids)", key=f"restart:{run.path}"):
         _resume(run, restart=True)
 
 

@@ -1,14 +1,16 @@
 """The table of all runs; choose runs to overlay their loss curves, open one, or delete them."""
+
 from __future__ import annotations
 
 import time
 
 import streamlit as st
 
-from dcgan.charts import comparison_figure, quality_comparison_figure
-from dcgan.rundir import RunDirectory, RunLocked
-from dcgan.rundir import ACTIVE_STATES
-from dcgan.runs import delete_run, effective_state, runs_root
+from dcgan.errors import RunLocked
+from dcgan.paths import runs_root
+from dcgan.runs.directory import ACTIVE_STATES, RunDirectory
+from dcgan.runs.manage import delete_run, effective_state
+from ui.charts import comparison_figure, quality_comparison_figure
 from ui.run_view import followed_metrics
 
 
@@ -17,19 +19,37 @@ def runs_table(runs: list[dict]) -> str | None:
     if not runs:
         st.info("No runs yet: start one above.")
         return None
-    rows = [{"name": r["name"], "dataset": r["dataset"], "state": r["state"],
-             "epochs": f"{r['epoch'] or 0:.2f}" + (f" / {r['epochs']}" if r["epochs"] else ""), "D loss": r["d_loss"], "G loss": r["g_loss"],
-             "images/s": r["images_per_s"],
-             "started": time.strftime("%Y-%m-%d %H:%M", time.localtime(r["created"])) if r["created"] else "",
-             "note": r["problem"] or ""}  # what is damaged in a run folder: such a run can be opened and deleted
-            for r in runs]
-    st.dataframe(rows, key="runs-table", hide_index=True,
-                 column_config={"D loss": st.column_config.NumberColumn(format="%.3f"),
-                                "G loss": st.column_config.NumberColumn(format="%.3f"),
-                                "images/s": st.column_config.NumberColumn(format="%.0f")})
+    rows = [
+        {
+            "name": r["name"],
+            "dataset": r["dataset"],
+            "state": r["state"],
+            "epochs": f"{r['epoch'] or 0:.2f}" + (f" / {r['epochs']}" if r["epochs"] else ""),
+            "D loss": r["d_loss"],
+            "G loss": r["g_loss"],
+            "images/s": r["images_per_s"],
+            "started": time.strftime("%Y-%m-%d %H:%M", time.localtime(r["created"])) if r["created"] else "",
+            "note": r["problem"] or "",
+        }  # what is damaged in a run folder: such a run can be opened and deleted
+        for r in runs
+    ]
+    st.dataframe(
+        rows,
+        key="runs-table",
+        hide_index=True,
+        column_config={
+            "D loss": st.column_config.NumberColumn(format="%.3f"),
+            "G loss": st.column_config.NumberColumn(format="%.3f"),
+            "images/s": st.column_config.NumberColumn(format="%.0f"),
+        },
+    )
     names = [r["name"] for r in runs]
-    chosen = st.multiselect("Runs to compare, open or delete", names, key="chosen-runs",
-                            placeholder="Choose one or more runs: their loss curves are overlaid below")
+    chosen = st.multiselect(
+        "Runs to compare, open or delete",
+        names,
+        key="chosen-runs",
+        placeholder="Choose one or more runs: their loss curves are overlaid below",
+    )
     if not chosen:
         return None
     open_col, delete_col, _ = st.columns([1, 1, 4])
@@ -45,9 +65,15 @@ def runs_table(runs: list[dict]) -> str | None:
 def _confirm_delete(names: list[str]) -> None:
     training = [n for n in names if effective_state(RunDirectory(runs_root() / n)) in ACTIVE_STATES]
     whose = "Its" if len(names) == 1 else "Their"
-    st.warning(f"Delete {', '.join(names)}? {whose} checkpoints, samples and metrics are removed for good."
-               + (f" {', '.join(training)} {'is' if len(training) == 1 else 'are'} still training: stop "
-                  f"{'it' if len(training) == 1 else 'them'} first." if training else ""))
+    st.warning(
+        f"Delete {', '.join(names)}? {whose} checkpoints, samples and metrics are removed for good."
+        + (
+            f" {', '.join(training)} {'is' if len(training) == 1 else 'are'} still training: stop "
+            f"{'it' if len(training) == 1 else 'them'} first."
+            if training
+            else ""
+        )
+    )
     yes, no, _ = st.columns([1, 1, 4])
     if yes.button("Yes, delete", key="confirm-delete-yes", type="primary"):
         for name in names:
@@ -74,5 +100,8 @@ def _comparison(names: list[str]) -> None:
         st.plotly_chart(comparison_figure(curves), key="comparison-chart", config={"displaylogo": False})
     scores = {name: RunDirectory(runs_root() / name).read_quality() for name in names}
     if any(scores.values()):
-        st.plotly_chart(quality_comparison_figure({k: v for k, v in scores.items() if v}), key="quality-comparison",
-                        config={"displaylogo": False})
+        st.plotly_chart(
+            quality_comparison_figure({k: v for k, v in scores.items() if v}),
+            key="quality-comparison",
+            config={"displaylogo": False},
+        )

@@ -1,4 +1,5 @@
 """Keeps every page inside the app shell (streamlit_app.py's st.navigation)."""
+
 from __future__ import annotations
 
 import streamlit as st

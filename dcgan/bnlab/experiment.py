@@ -1,0 +1,345 @@
+"""The batch-normalization lesson: identical fully connected networks with and without batch norm.
+
+Every network of an experiment is trained at once (the stacked networks are in bnlab_networks.py): their
+weights are stacked into (P, in, out) tensors and one batched matmul per layer serves them all, each with
+its own activation, learning rate and starting weights. A pair (one row of the lesson's table) is P = 2;
+the whole table is P = 30 (24 at 2,000 iterations for all, where three pairs of rows coincide). The two
+networks of a row start from identical weights and see identical batches; only batch norm differs.
+This module holds the experiment's settings, the training loop, the lesson's table and its data.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from dcgan.bnlab.networks import ACTIVATIONS, NetworkShape, StackedNetworks
+from dcgan.devices import resolve_device
+from dcgan.errors import ConfigError
+from dcgan.paths import ASSETS
+
+WEIGHT_STDS = {"reasonable": 0.05, "bad": 5.0}  # the lesson's two starting points
+# Twice the lesson's longest runs (50,000). A run holds the CPU until it finishes or is stopped: at ~9 ms
+# an iteration (the whole table on a 2-core CPU) this is about 15 minutes, where an unbounded count (10^9
+# iterations) kept a closed tab's job at 200% CPU for as long as the server lived.
+MAX_ITERATIONS = 100_000
+# A validation of every network costs as much as ~40 training batches (5,000 examples against 60): at
+# most this many keeps a run's validations under its training (the default, every 50, stays within it).
+MAX_VALIDATIONS = 2_000
+# Torch seeds its generators with a 64-bit number and the starting weights use seed x 7919 + layer.
+MAX_SEED = 2**32 - 1
+TABLE_PATH = ASSETS / "bn_lesson_table.csv"
+
+
+@dataclass
+class LabConfig:
+    activation: str = "relu"  # one of ACTIVATIONS, on every hidden layer
+    lr: float = 0.01  # plain SGD (the lesson: 0.01, 1 and 2)
+    weights: str = "reasonable"  # "reasonable" (std 0.05), "bad" (std 5.0) or "custom" (weight_std)
+    weight_std: float = 0.05  # normal std of the starting weights when weights == "custom"
+    iterations: int = 2000  # batches of training (the lesson: 2,000 and 50,000)
+    eval_every: int = 50  # batches between validation accuracies
+    seed: int = 0  # starting weights and batch order
+
+    @property
+    def std(self) -> float:
+        return self.weight_std if self.weights == "custom" else WEIGHT_STDS[self.weights]
+
+    def validate(self) -> LabConfig:
+        if self.activation not in ACTIVATIONS:
+            raise ConfigError(f"activation must be one of {', '.join(ACTIVATIONS)}, not {self.activation!r}")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise ConfigError(
+                f"learning rate must be positive and finite, not {self.lr} (the lesson uses 0.01, 1 and 2)"
+            )
+        if self.weights not in (*WEIGHT_STDS, "custom"):
+            raise ConfigError(f"weights must be reasonable, bad or custom, not {self.weights!r}")
+        if not (self.std > 0 and math.isfinite(self.std)):
+            raise ConfigError(
+                f"the starting weights' std must be positive and finite, not {self.std} (the lesson uses 0.05 and 5)"
+            )
+        self._validate_lengths()
+        if not 0 <= self.seed <= MAX_SEED:
+            raise ConfigError(f"the seed must be a whole number from 0 to {MAX_SEED:,}, not {self.seed:,}")
+        return self
+
+    def _validate_lengths(self) -> None:
+        """The settings that decide how long a run holds the CPU."""
+        if self.iterations < 1:
+            raise ConfigError(f"iterations must be at least 1, not {self.iterations}")
+        if self.iterations > MAX_ITERATIONS:
+            raise ConfigError(
+                f"iterations must be at most {MAX_ITERATIONS:,}, not {self.iterations:,}: twice the "
+                f"lesson's longest runs (50,000), which already take the whole table about 15 minutes "
+                f"on a 2-core CPU"
+            )
+        if self.eval_every < 1:
+            raise ConfigError(f"validation every N batches needs N of at least 1, not {self.eval_every}")
+        fewest = math.ceil(self.iterations / MAX_VALIDATIONS)
+        if self.eval_every < fewest:
+            raise ConfigError(
+                f"validation every N batches needs N of at least {fewest:,} for {self.iterations:,} "
+                f"iterations, not {self.eval_every:,}: at most {MAX_VALIDATIONS:,} validations a run, "
+                f"as each costs about as much as 40 training batches"
+            )
+
+
+@dataclass
+class NetworkResult:
+    batchnorm: bool
+    validation: list[tuple[int, float]] = field(default_factory=list)  # (iteration, accuracy)
+    loss: list[tuple[int, float]] = field(default_factory=list)  # (iteration, training loss)
+    diverged_at: int | None = None  # the iteration whose loss became NaN/inf
+    test_accuracy: float | None = None
+    trained: int = 0  # its config's count of iterations, or fewer when stopped early
+
+
+def train_networks(
+    configs: list[LabConfig],
+    data,
+    shape: NetworkShape | None = None,
+    progress=None,
+    should_stop=None,
+    device: str = "auto",
+    report_every: int = 50,
+    retire: bool = False,
+) -> tuple[list[tuple[NetworkResult, NetworkResult]], StackedNetworks]:
+    """Train each config's pair (without, with batch norm) all at once; returns one (without, with) per config,
+    and the trained networks (for the inference-mode demo).
+
+    `data` is a LabData; `device` is auto (CUDA, then MPS, then CPU), cpu, cuda or mps;
+    `progress(iteration, total, results)` is called after each validation and every
+    `report_every` iterations; `should_stop()` ends training early (the results so far are returned).
+    `retire` takes networks out of the stack once they are done or diverged (looked at every `report_every`
+    iterations), with their test accuracy taken then: the matmuls stop paying for them. The returned stack
+    then holds only the networks that were left."""
+    shape = shape or NetworkShape()
+    for c in configs:
+        c.validate()
+    device = resolve_device(device)
+    nets = StackedNetworks(configs, shape, device)
+    on = lambda t: t.to(device)
+    train_x, train_y, val_x, val_y = on(data.train_x), on(data.train_y), on(data.val_x), on(data.val_y)
+    test_x, test_y = on(data.test_x), on(data.test_y)
+    P, rows = 2 * len(configs), len(configs)
+    results = [NetworkResult(batchnorm=i >= rows) for i in range(P)]
+    limits = [c.iterations for c in configs] * 2
+    eval_every = [c.eval_every for c in configs] * 2
+    total = max(limits)
+    stack = _LiveStack(nets, list(range(P)), limits, device)
+    order = torch.Generator().manual_seed(configs[0].seed)  # one batch stream for every network
+    perm, cursor = on(torch.randperm(len(data.train_x), generator=order)), 0
+    for it in range(1, total + 1):
+        if cursor + shape.batch_size > len(perm):
+            perm, cursor = on(torch.randperm(len(data.train_x), generator=order)), 0
+        idx = perm[cursor : cursor + shape.batch_size]
+        cursor += shape.batch_size
+        stack.train_step(train_x[idx], train_y[idx], it)
+        due = [i for i in range(P) if it % eval_every[i] == 0 and it <= limits[i]]
+        if due:
+            stack.validate(results, due, it, val_x, val_y)
+        if retire and it % report_every == 0:
+            stack.retire_done(results, it, test_x, test_y)
+        if progress and (due or it % report_every == 0):
+            progress(it, total, results)
+        if not stack.alive or (should_stop and should_stop()):
+            break
+    stack.retire(results, list(range(len(stack.alive))), test_x, test_y)
+    for result, limit in zip(results, limits):
+        result.trained = min(it, limit)  # where Stop ended it, if it did
+    if progress:
+        progress(it, total, results)
+    return [(results[i], results[i + rows]) for i in range(rows)], stack.nets
+
+
+class _LiveStack:
+    """The networks still being trained and their bookkeeping, which stays on the device: reading a loss
+    back each step would make a GPU wait every step. `alive[j]` is network j's index into the results."""
+
+    def __init__(self, nets: StackedNetworks, alive: list[int], limits: list[int], device):
+        self.nets, self.alive = nets, alive
+        self.limits = torch.tensor(limits, device=device)
+        self.active = torch.ones(len(alive), dtype=torch.bool, device=device)  # not diverged
+        self.diverged_at = torch.zeros(len(alive), dtype=torch.long, device=device)
+        self.losses = torch.zeros(len(alive), device=device)
+
+    def train_step(self, x: torch.Tensor, y: torch.Tensor, it: int) -> None:
+        step = self.nets.lr * (self.active & (it <= self.limits)).view(-1, 1, 1)  # 0 once done or diverged
+        self.losses = self.nets.train_step(x, y, step)
+        finite = torch.isfinite(self.losses)
+        self.diverged_at.masked_fill_(self.active & ~finite, it)
+        self.active &= finite
+
+    def validate(self, results: list[NetworkResult], due: list[int], it: int, x: torch.Tensor, y: torch.Tensor):
+        accuracy, active, losses = self.nets.accuracy(x, y).cpu(), self.active.cpu(), self.losses.cpu()
+        self._note_divergence(results)
+        for i in due:  # a retired network that is still due diverged: NaN, as while it was in the stack
+            j = self.alive.index(i) if i in self.alive else None
+            results[i].validation.append((it, accuracy[j].item() if j is not None and active[j] else float("nan")))
+            results[i].loss.append((it, losses[j].item() if j is not None else float("nan")))
+
+    def retire_done(self, results: list[NetworkResult], it: int, test_x: torch.Tensor, test_y: torch.Tensor):
+        done = (~self.active | (self.limits <= it)).nonzero().flatten().tolist()
+        if done:
+            self.retire(results, done, test_x, test_y)
+
+    def retire(self, results: list[NetworkResult], done: list[int], test_x: torch.Tensor, test_y: torch.Tensor):
+        """Take the test accuracy of networks `done` (positions in the stack) and drop them from it."""
+        self._note_divergence(results)
+        finished = self.nets if len(done) == len(self.alive) else self.nets.subset(done)
+        accuracy = finished.accuracy(test_x, test_y).cpu() if done else []
+        for j, a in zip(done, accuracy):
+            results[self.alive[j]].test_accuracy = a.item()
+        keep = [j for j in range(len(self.alive)) if j not in set(done)]
+        if keep and done:
+            picked = torch.tensor(keep, device=self.limits.device)
+            self.nets = self.nets.subset(keep)
+            self.limits, self.active, self.diverged_at = (
+                self.limits[picked],
+                self.active[picked],
+                self.diverged_at[picked],
+            )
+        self.alive = [self.alive[j] for j in keep]
+
+    def _note_divergence(self, results: list[NetworkResult]) -> None:
+        for i, at in zip(self.alive, self.diverged_at.tolist()):
+            results[i].diverged_at = at or None
+
+
+def train_pair(
+    config: LabConfig, data, shape: NetworkShape | None = None, progress=None, should_stop=None, device: str = "auto"
+):
+    """One row: ((without batch norm, with batch norm), the two trained networks)."""
+    shape = shape or NetworkShape()
+    pairs, nets = train_networks([config], data, shape, progress, should_stop, device)
+    return pairs[0], nets
+
+
+@dataclass
+class TableRow:
+    weights: str
+    lr: float
+    activation: str
+    iterations: int
+    without_bn: float  # the lesson's published test accuracies
+    with_bn: float
+    note: str = ""
+
+
+def lesson_table(path: Path = TABLE_PATH) -> list[TableRow]:
+    with open(path, newline="") as f:
+        return [
+            TableRow(
+                r["weights"],
+                float(r["lr"]),
+                r["activation"],
+                int(r["iterations"]),
+                float(r["without_bn"]),
+                float(r["with_bn"]),
+                r["note"],
+            )
+            for r in csv.DictReader(f)
+        ]
+
+
+def table_configs(
+    rows: list[TableRow], iterations: int | None = None, seed: int = 0, eval_every: int | None = None
+) -> list[LabConfig]:
+    """A LabConfig per published row, at its published iteration count or at `iterations` for all. The table
+    shows test accuracies only, so by default each row is validated once, at its end (a validation of all
+    networks costs as much as ~40 training steps). Bad settings are a ConfigError here, before any work."""
+    configs = []
+    for r in rows:
+        its = r.iterations if iterations is None else iterations  # 0 is an error, not "the published count"
+        configs.append(
+            LabConfig(
+                activation=r.activation,
+                lr=r.lr,
+                weights=r.weights,
+                iterations=its,
+                eval_every=its if eval_every is None else eval_every,
+                seed=seed,
+            ).validate()
+        )
+    return configs
+
+
+def run_table(
+    rows: list[TableRow],
+    data,
+    iterations: int | None = None,
+    seed: int = 0,
+    shape: NetworkShape | None = None,
+    progress=None,
+    should_stop=None,
+    device: str = "auto",
+) -> list[tuple[NetworkResult, NetworkResult]]:
+    """Every row's pair in one batched run. Rows that become identical (at 2,000 iterations for all, three
+    pairs of rows differ only in their published count) are trained once and their results shared."""
+    shape = shape or NetworkShape()
+    configs = table_configs(rows, iterations, seed)
+    # Sorted by activation, each activation is one contiguous run of networks: one activation call per run.
+    unique = sorted({repr(c): c for c in configs}.values(), key=lambda c: c.activation)
+    results, _ = train_networks(unique, data, shape, progress, should_stop, device, retire=True)
+    return [results[[repr(u) for u in unique].index(repr(c))] for c in configs]
+
+
+@dataclass
+class LabData:
+    train_x: torch.Tensor  # (N, 784) float in [0, 1]
+    train_y: torch.Tensor  # (N,) int64
+    val_x: torch.Tensor
+    val_y: torch.Tensor
+    test_x: torch.Tensor
+    test_y: torch.Tensor
+    name: str
+    note: str = ""  # when the built-in digits stood in for MNIST: where MNIST's files go
+
+
+def ink(images: torch.Tensor) -> torch.Tensor:
+    """Street-digits as MNIST-like 'ink' (N, 784) in [0, 1]: |pixel - the image's median| over its largest.
+
+    MNIST digits are strokes on a zero background; street-digits have mid-grey backgrounds of every shade,
+    on which the lesson's plain MLP barely learns with or without batch norm (test accuracy 0.13 after
+    2,000 batches, ReLU, lr 0.01). As ink, the pattern of the lesson shows (0.60 without, 0.89 with)."""
+    x = images.flatten(1).float()
+    d = (x - x.median(1, keepdim=True).values).abs()
+    return d / d.amax(1, keepdim=True).clamp_min(1.0)
+
+
+def load_lab_data(data_dir: str = "", limit: int = 0, shape: NetworkShape | None = None) -> LabData:
+    """28x28 grayscale digits: MNIST when its training files are where training reads them (the registry's
+    folder), else the built-in street-digits (offline), saying so in `note`. The last `validation_size`
+    training images are held out for validation, as in the lesson; the test split is MNIST's own when its
+    t10k files are there, else held out from the training set too.
+    `limit` caps each split (tests and quick tries; street-digits then draws only that many)."""
+    shape = shape or NetworkShape()
+    from dcgan.config import DataConfig
+    from dcgan.data.loading import data_dir as resolve_data_dir
+    from dcgan.data.loading import load_images
+    from dcgan.data.registry import dataset_info
+    from dcgan.data.torchvision_sets import has_split
+
+    root = resolve_data_dir(DataConfig(dataset="mnist", data_dir=data_dir))
+    dataset = "mnist" if has_split("mnist", root, "train") else "street-digits"
+    cfg = DataConfig(dataset=dataset, data_dir=data_dir, limit=limit)
+    train = load_images(cfg, 28, 1, "train")
+    flat = lambda images: images.flatten(1).float() / 255 if dataset == "mnist" else ink(images)
+    x, y = flat(train.images), train.labels.long()
+    if dataset == "street-digits" or has_split("mnist", root, "test"):
+        test = load_images(cfg, 28, 1, "test")
+        test_x, test_y = flat(test.images), test.labels.long()
+    else:  # MNIST's test files are optional: hold the test images out of the training set
+        n_test = len(x) // 6  # MNIST's own proportion: 10,000 test images to 60,000 training ones
+        x, y, test_x, test_y = x[:-n_test], y[:-n_test], x[-n_test:], y[-n_test:]
+    n_val = min(shape.validation_size, len(x) // 10)
+    if dataset == "mnist":
+        return LabData(x[:-n_val], y[:-n_val], x[-n_val:], y[-n_val:], test_x, test_y, "MNIST")
+    note = f"MNIST is not on this machine: to use it, {dataset_info('mnist').where(root)}"
+    return LabData(
+        x[:-n_val], y[:-n_val], x[-n_val:], y[-n_val:], test_x, test_y, "street-digits (grayscale 28 px, as ink)", note
+    )

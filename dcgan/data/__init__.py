@@ -1,0 +1,1 @@
+"""Training images: the dataset table (registry), presets, loaders for each format, and the training batches."""

@@ -1,0 +1,110 @@
+"""What a readable status.json and metrics line hold, so one damaged file never hides a run or stops a page.
+
+The trainer writes these files atomically, but a person's editor, a disk error or another tool can leave
+anything in them. Readers keep the well-formed parts and say what was wrong: a status field of the
+wrong type is dropped (and named), a metrics line that is not a JSON object with a whole-number step
+is skipped (and counted).
+"""
+
+from __future__ import annotations
+
+import json
+import numbers
+
+NUMBER, WHOLE, TEXT, MAPPING, FLAG = "number", "whole number", "text", "object", "true or false"
+STATUS_FIELDS = {  # field -> kind; None is allowed for every field (unknown yet, or cleared)
+    "state": TEXT,
+    "message": TEXT,
+    "error": TEXT,
+    "device": TEXT,
+    "dataset": TEXT,
+    "step": WHOLE,
+    "total_steps": WHOLE,
+    "steps_per_epoch": WHOLE,
+    "images": WHOLE,
+    "epochs": WHOLE,
+    "pid": WHOLE,
+    "epoch": NUMBER,
+    "images_per_s": NUMBER,
+    "eta_s": NUMBER,
+    "elapsed_s": NUMBER,
+    "updated": NUMBER,
+    "last": MAPPING,
+    # the quality score (quality_tracker.py): its classifier's training, its cost and plan, the newest score
+    "preparing": MAPPING,
+    "scoring_s": NUMBER,
+    "score_plan": MAPPING,
+    "quality": MAPPING,
+}
+
+
+def is_kind(value, kind: str) -> bool:
+    if kind == WHOLE:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind == NUMBER:
+        return isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if kind == TEXT:
+        return isinstance(value, str)
+    if kind == FLAG:
+        return isinstance(value, bool)
+    return isinstance(value, dict)
+
+
+def clean_status(raw) -> tuple[dict, str | None]:
+    """(the fields of a status.json that have their expected type, what was wrong or None).
+    Unknown fields are kept: newer versions may write more."""
+    if not isinstance(raw, dict):
+        return {}, f"status.json holds {type(raw).__name__}, not a JSON object"
+    clean, wrong = {}, []
+    for key, value in raw.items():
+        kind = STATUS_FIELDS.get(key)
+        if kind is None or value is None or is_kind(value, kind):
+            clean[key] = value
+        else:
+            wrong.append(key)
+    if isinstance(clean.get("last"), dict):  # the newest metrics line: its numbers are shown in tables
+        clean["last"] = {k: v for k, v in clean["last"].items() if v is None or is_kind(v, NUMBER)}
+    problem = f"status.json has {', '.join(wrong)} of the wrong type" if wrong else None
+    return clean, problem
+
+
+QUALITY_FIELDS = {"epoch": NUMBER, "frechet": NUMBER, "confidence": NUMBER, "feature_space": TEXT}  # charts need these
+# Written since the score keeps its classifier's accuracy (quality.py's QualityScore.to_dict): absent from older
+# lines, which stay readable; when present, of this kind or null (null: not known, or no verdict).
+QUALITY_LATER_FIELDS = {
+    "classifier_accuracy": NUMBER,
+    "reliable": FLAG,
+    "collapsed": FLAG,
+    "precision": NUMBER,
+    "recall": NUMBER,
+    "density": NUMBER,
+    "coverage": NUMBER,
+    "samples": WHOLE,
+    "seconds": NUMBER,
+}
+
+
+def parse_metrics_line(line: bytes, numeric: bool) -> dict | None:
+    """A metrics.jsonl (`numeric`) or quality.jsonl line as a dict, or None when it is damaged: not UTF-8,
+    not JSON, not an object, no whole-number step; in metrics.jsonl a value that is not a number; in
+    quality.jsonl a score the charts need missing or of the wrong type, or a later field (QUALITY_LATER_FIELDS)
+    of the wrong type."""
+    try:
+        record = json.loads(line)
+    except ValueError:  # JSONDecodeError and UnicodeDecodeError alike
+        return None
+    if not isinstance(record, dict) or not is_kind(record.get("step"), WHOLE):
+        return None
+    if numeric:
+        return record if all(v is None or is_kind(v, NUMBER) for v in record.values()) else None
+    histogram = record.get("histogram")
+    if not (
+        all(is_kind(record.get(k), kind) for k, kind in QUALITY_FIELDS.items())
+        and isinstance(histogram, list)
+        and histogram
+        and all(is_kind(h, NUMBER) for h in histogram)
+    ):
+        return None
+    if not all(record.get(k) is None or is_kind(record[k], kind) for k, kind in QUALITY_LATER_FIELDS.items()):
+        return None
+    return record

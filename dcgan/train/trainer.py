@@ -1,0 +1,380 @@
+"""The training loop: reads a run folder's config.json, trains, and writes everything else in it.
+
+Resumable at any moment: a checkpoint holds the nets, optimizers, step, RNG states and fixed z;
+the data order is a function of (seed, epoch), so a resumed run continues mid-epoch at the same
+batch, and metrics lines written after the checkpoint are dropped and written again. A stop
+(STOP file, SIGTERM, Ctrl-C or `abort_fn`) ends at the next step with a checkpoint.
+"""
+
+from __future__ import annotations
+
+import errno
+import math
+import os
+import signal
+import time
+import traceback
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+
+import torch
+
+from dcgan import __version__
+from dcgan.data.batches import make_batches, skipped_files
+from dcgan.devices import device_label, resolve_device, resolve_precision
+from dcgan.errors import CheckpointError, ResumeRefused, RunDamaged
+from dcgan.fileio import atomic_save_torch
+from dcgan.images import image_grid
+from dcgan.models import build_models
+from dcgan.quality.tracker import EpochScorer
+from dcgan.runs.checkpoint import checkpoint_state, cpu_copy, load_checkpoint, ready_event
+from dcgan.runs.directory import RunDirectory
+from dcgan.runs.generator_file import export_generator
+from dcgan.train.gan_step import GanStep, GraphedStep, make_optimizers
+from dcgan.train.resuming import checkpoint_to_resume
+
+AUTO_SAMPLE_SECONDS = 30.0  # with sample_every=0, a grid about this often (slow hardware), besides each epoch's end
+ETA_SMOOTHING = 0.3  # weight of the newest interval in the seconds-per-step average
+
+
+class _StopSignal:
+    """Turns SIGTERM / SIGINT into a flag the loop checks, so the stop is clean (main thread only)."""
+
+    def __init__(self):
+        self.raised = False
+        self.previous = {}
+
+    def __enter__(self):
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                self.previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        self.raised = True
+
+    def __exit__(self, *exc):
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
+
+
+def _rng_state(device: torch.device) -> dict:
+    state = {"torch": torch.get_rng_state()}
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def _set_rng_state(state: dict, device: torch.device) -> None:
+    torch.set_rng_state(state["torch"])
+    if device.type == "cuda" and "cuda" in state:
+        torch.cuda.set_rng_state(state["cuda"], device)
+
+
+def train_run(run: RunDirectory, progress_fn=None, abort_fn=None, lock_fd: int | None = None) -> dict:
+    """Train (or resume) the run in `run`; returns the final status. Never leaves the lock behind.
+
+    The lock is taken here unless `run` already holds it (a resume that first changed a setting) or a
+    launcher handed it over (`lock_fd`, see runlock.py); RunLocked if another process trains the run.
+    A refused resume (ResumeRefused, a damaged config or checkpoint) raises before anything is written."""
+    if not run.lock.held:
+        run.acquire_lock(lock_fd)
+    try:
+        training = _Training(run, progress_fn, abort_fn)
+        return training.loop()
+    except (ResumeRefused, RunDamaged, CheckpointError):
+        raise
+    except Exception as err:
+        record_failure(run, err)
+        raise
+    finally:
+        run.release_lock()
+
+
+def record_failure(run: RunDirectory, err: Exception) -> None:
+    """Mark the run failed with a reason a person can act on, even when the disk is full (then the status is
+    written in the space its file already has, and the traceback is left out if it does not fit)."""
+    reason = describe_error(err)
+    try:
+        (run.path / "error.txt").write_text(traceback.format_exc())
+    except OSError:
+        pass  # the reason still reaches status.json, the app and the command line
+    run.write_status_even_if_full(state="failed", error=reason, message=reason, pid=None, eta_s=None)
+
+
+def describe_error(err: Exception) -> str:
+    if isinstance(err, OSError) and err.errno == errno.ENOSPC:
+        where = f" while writing {Path(err.filename).name}" if err.filename else ""
+        return (
+            f"disk full{where}: no space left on the device holding the run folder. The last good checkpoint "
+            "is kept: free some space, then resume"
+        )
+    return f"{type(err).__name__}: {err}"
+
+
+class _Training:
+    def __init__(self, run: RunDirectory, progress_fn, abort_fn):
+        self.run, self.progress_fn, self.abort_fn = run, progress_fn, abort_fn
+        raw = run.read_config()
+        self.config = cfg = run.read_run_config()
+        checkpoint = checkpoint_to_resume(run, cfg)  # refusals come before anything is written
+        t = cfg.train
+        self.device = resolve_device(t.device)
+        run.remove_leftover_temp_files()  # of writes a killed trainer never finished
+        torch.manual_seed(t.seed)
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True
+        run.write_status(
+            state="starting",
+            message="loading data",
+            pid=os.getpid(),
+            error=None,
+            device=device_label(self.device),
+            epochs=t.epochs,
+        )
+        self.batches = make_batches(cfg.data, cfg.model, t.batch_size, self.device, t.seed)
+        self.steps_per_epoch = self.batches.steps_per_epoch
+        self.total_steps = t.epochs * self.steps_per_epoch
+
+        G, D = build_models(cfg.model)
+        fmt = torch.channels_last if self.device.type != "mps" else torch.contiguous_format
+        self.G, self.D = G.to(self.device, memory_format=fmt), D.to(self.device, memory_format=fmt)
+        graphed = self.device.type == "cuda" and t.cuda_graph
+        self.opt_g, self.opt_d = make_optimizers(self.G, self.D, t, self.device, graphed)
+
+        self.step, self.elapsed = 0, 0.0
+        if checkpoint is not None:
+            self._restore(checkpoint)
+        else:
+            self.fixed_z = torch.randn(t.sample_count, cfg.model.z_dim, generator=torch.Generator().manual_seed(t.seed))
+            run.write_config(
+                {
+                    **cfg.to_dict(),
+                    "version": __version__,
+                    "device_used": device_label(self.device),
+                    "created": raw.get("created", time.time()),
+                }
+            )
+            reals = self.batches.images[: t.sample_count] if hasattr(self.batches, "images") else None
+            if reals is not None:
+                from dcgan.fileio import atomic_save_image
+
+                atomic_save_image(run.reals_path, image_grid(reals))
+        run.discard_after(self.step)
+
+        G_run, D_run = (torch.compile(self.G), torch.compile(self.D)) if t.compile else (self.G, self.D)
+        autocast = resolve_precision(t.precision, self.device)
+        step_fn = GanStep(
+            G_run,
+            D_run,
+            self.opt_g,
+            self.opt_d,
+            z_dim=cfg.model.z_dim,
+            real_label=1.0 - t.label_smoothing,
+            autocast_dtype=autocast,
+            device=self.device,
+        )
+        self.step_fn = GraphedStep(step_fn) if graphed else step_fn
+        self.memory_format = fmt
+        # Checkpoints and sample grids are copied to the CPU without waiting, then encoded and written by
+        # this thread while training goes on: on a GPU an epoch can take half a second, and writing them
+        # in the loop cost a fifth of it at 64 px (benchmarks/step_breakdown.py).
+        self.writer = ThreadPoolExecutor(1, thread_name_prefix="checkpoint")
+        # quality.jsonl; None = not scored. Preparing it may train the dataset's classifier first (once per
+        # dataset), with its progress in status.json and through progress_fn: never a silent wait.
+        self.scorer = EpochScorer.create(run, cfg, self.batches, self.device, progress_fn)
+        self.pending_writes: list[Future] = []
+
+    def _restore(self, ckpt: dict) -> None:
+        self.G.load_state_dict(ckpt["generator"])
+        self.D.load_state_dict(ckpt["discriminator"])
+        self.opt_g.load_state_dict(ckpt["opt_generator"])
+        self.opt_d.load_state_dict(ckpt["opt_discriminator"])
+        self.step, self.elapsed = ckpt["step"], ckpt.get("elapsed_s", 0.0)
+        self.fixed_z = ckpt["fixed_z"]
+        _set_rng_state(ckpt["rng"], self.device)
+
+    # -- the loop ----------------------------------------------------------------------------------
+    def loop(self) -> dict:
+        t, run = self.config.train, self.run
+        if not run.checkpoint_path.exists():
+            # A first checkpoint before any metrics line: a run with metrics but no checkpoint then always
+            # means one was lost, and resume refuses instead of silently starting over (resuming.py).
+            self._checkpoint(wait=True)
+        self.window_start, self.window_step = time.perf_counter(), self.step
+        self.seconds_per_step = None
+        last_checkpoint = last_sample = time.perf_counter()
+        state = "running"
+        run.write_status(
+            state="running",
+            message=None,
+            step=self.step,
+            total_steps=self.total_steps,
+            steps_per_epoch=self.steps_per_epoch,
+            images=self.batches.count,
+            dataset=self.batches.name,
+            skipped_files=skipped_files(self.batches.skipped),
+        )
+        with _StopSignal() as signals:
+            while self.step < self.total_steps and state == "running":
+                epoch, start = divmod(self.step, self.steps_per_epoch)
+                for real in self.batches.epoch(epoch, start):
+                    self.step_fn(real.contiguous(memory_format=self.memory_format))
+                    self.step += 1
+                    epoch_end = self.step % self.steps_per_epoch == 0
+                    now = time.perf_counter()
+                    if self.step % t.log_every == 0 or epoch_end:
+                        state = self._log()
+                        if state != "running":
+                            break
+                    if (
+                        epoch_end
+                        or (t.sample_every and self.step % t.sample_every == 0)
+                        or (not t.sample_every and now - last_sample > AUTO_SAMPLE_SECONDS)
+                    ):
+                        self._sample()
+                        last_sample = time.perf_counter()
+                    if self.scorer and (epoch_end or (t.score_every and self.step % t.score_every == 0)):
+                        self._score(asked=bool(t.score_every and self.step % t.score_every == 0))
+                    if epoch_end or now - last_checkpoint > t.checkpoint_every_s:
+                        state = self._log()
+                        if state != "running":
+                            break
+                        self._checkpoint()
+                        last_checkpoint = time.perf_counter()
+                    if signals.raised or run.stop_requested() or (self.abort_fn and self.abort_fn()):
+                        state = "stopped"
+                        break
+        try:
+            return self._finish(state)
+        finally:
+            self.writer.shutdown(wait=True)
+
+    def _score(self, asked: bool) -> None:
+        """Score the generator: at an epoch end when the scorer's time budget allows, at a `score_every` step
+        always. Its time is left out of the training window, so images/s is of training alone (quality.jsonl
+        and status.json's scoring_s say what the score cost)."""
+        started = time.perf_counter()
+        epoch = self.step / self.steps_per_epoch
+        if asked:
+            self.scorer.score(self.G, self.step, epoch, self.elapsed)
+        else:
+            self.scorer.at_epoch_end(self.G, self.step, round(epoch), self.elapsed)
+        self.window_start += time.perf_counter() - started
+
+    def _log(self) -> str:
+        """Write a metrics line for the steps since the last one; 'diverged' if a loss is NaN/inf."""
+        stats = self.step_fn.read_stats()
+        if stats is None:
+            return "running"
+        now = time.perf_counter()
+        steps = self.step - self.window_step
+        seconds = now - self.window_start
+        self.elapsed += seconds
+        self.window_start, self.window_step = now, self.step
+        per_step = seconds / max(steps, 1)
+        self.seconds_per_step = (
+            per_step
+            if self.seconds_per_step is None
+            else ETA_SMOOTHING * per_step + (1 - ETA_SMOOTHING) * self.seconds_per_step
+        )
+        images_per_s = steps * self.config.train.batch_size / max(seconds, 1e-9)
+        if not all(math.isfinite(v) for v in stats.values()):
+            self.diverged_at = (self.step - steps, self.step)
+            return "diverged"
+        record = {
+            "epoch": round(self.step / self.steps_per_epoch, 4),
+            "step": self.step,
+            "images_seen": self.step * self.config.train.batch_size,
+            **{k: round(v, 6) for k, v in stats.items()},
+            "images_per_s": round(images_per_s, 1),
+            "time": round(self.elapsed, 3),
+            "timestamp": time.time(),
+        }
+        self.run.append_metrics(record)
+        eta = (self.total_steps - self.step) * self.seconds_per_step
+        status = self.run.write_status(
+            state="running",
+            epoch=record["epoch"],
+            step=self.step,
+            images_per_s=record["images_per_s"],
+            eta_s=round(eta, 1),
+            elapsed_s=round(self.elapsed, 1),
+            last=record,
+        )
+        if self.progress_fn:
+            self.progress_fn(status)
+        return "running"
+
+    def _sample(self) -> None:
+        self.G.eval()  # running batch-norm statistics: each z's image does not depend on its neighbours
+        with torch.no_grad():
+            images = cpu_copy(self.G(self.fixed_z.to(self.device)).float())
+        self.G.train()
+        self._in_background(lambda step=self.step: self.run.save_sample(step, image_grid(images)))
+
+    def _checkpoint(self, wait: bool = False) -> None:
+        state = checkpoint_state(
+            config=self.config,
+            G=self.G,
+            D=self.D,
+            opt_g=self.opt_g,
+            opt_d=self.opt_d,
+            step=self.step,
+            fixed_z=self.fixed_z,
+            rng=_rng_state(self.device),
+            elapsed_s=self.elapsed,
+        )
+        self._in_background(lambda: atomic_save_torch(self.run.checkpoint_path, state))
+        if wait:
+            self._wait_for_write()
+
+    MAX_PENDING_WRITES = 2  # bounds the CPU memory held by snapshots waiting to be written
+
+    def _in_background(self, write) -> None:
+        """Run `write` on the writer thread (in order) once the copies enqueued so far have landed."""
+        while len(self.pending_writes) >= self.MAX_PENDING_WRITES:
+            self.pending_writes.pop(0).result()
+        event = ready_event(self.device)
+        self.pending_writes.append(self.writer.submit(lambda: (event and event.synchronize(), write())))
+
+    def _wait_for_write(self) -> None:
+        while self.pending_writes:
+            self.pending_writes.pop(0).result()  # re-raises a failed write (disk full...) here, in the loop
+
+    def _finish(self, state: str) -> dict:
+        run = self.run
+        self._wait_for_write()
+        if state == "diverged":
+            first, last = self.diverged_at
+            saved = load_checkpoint(run.checkpoint_path)["step"] if run.checkpoint_path.exists() else 0
+            message = (
+                f"losses became NaN or infinite between steps {first} and {last}; the last good checkpoint "
+                f"is at step {saved}: resume with a lower learning rate"
+            )
+            return run.write_status(state="diverged", message=message, error=message, pid=None, eta_s=None)
+        self._log()
+        if state == "running":
+            state = "finished"
+        if not run.samples() or run.samples()[-1][0] != self.step:
+            self._sample()
+        self._checkpoint(wait=True)
+        export_generator(
+            run.generator_path,
+            self.G,
+            step=self.step,
+            dataset=self.config.data.dataset,
+            extra={"run": run.name, "epochs": self.step / self.steps_per_epoch},
+        )
+        run.clear_stop()
+        message = "training finished" if state == "finished" else f"stopped at step {self.step}; resume to continue"
+        return run.write_status(
+            state=state,
+            message=message,
+            pid=None,
+            eta_s=0 if state == "finished" else None,
+            step=self.step,
+            epoch=round(self.step / self.steps_per_epoch, 4),
+        )
