@@ -18,7 +18,8 @@ from pathlib import Path
 import torch
 
 from dcgan.images import image_grid, png_bytes, upscale
-from dcgan.latent.explore import generate, seeded_z
+from dcgan.latent.explore import generate
+from dcgan.models import seeded_z
 from dcgan.runs.generator_file import load_generator
 
 ROOT = Path(__file__).resolve().parent.parent

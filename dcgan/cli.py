@@ -225,6 +225,7 @@ def _cmd_sample(args) -> int:
 
     from dcgan.fileio import atomic_save_image
     from dcgan.images import image_grid
+    from dcgan.models import seeded_z
     from dcgan.runs.generator_file import load_generator
 
     if not 1 <= args.n <= MAX_SAMPLE_COUNT:
@@ -237,7 +238,7 @@ def _cmd_sample(args) -> int:
     path = Path(args.generator)
     path = path / "generator.pt" if path.is_dir() else path
     G, meta = load_generator(path)
-    z = torch.randn(args.n, G.cfg.z_dim, generator=torch.Generator().manual_seed(args.seed))
+    z = seeded_z(args.seed, args.n, G.cfg.z_dim)
     with torch.no_grad():
         atomic_save_image(args.output, image_grid(G(z)))
     print(f"wrote {args.n} samples from {path} ({meta.get('dataset')}, step {meta.get('step')}) to {args.output}")

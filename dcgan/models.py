@@ -39,6 +39,13 @@ def num_doublings(cfg: ModelConfig) -> int:
     return int(math.log2(cfg.image_size // BASE_SIZE))
 
 
+def seeded_z(seed: int, count: int, z_dim: int) -> torch.Tensor:
+    """(count, z_dim) standard normal generator inputs, the same for the same seed on every machine (a CPU
+    generator of its own: the global RNG is neither read nor moved). Every seeded z of the engine is drawn
+    here: the quality score's, the explorer's and projection's, `dcgan sample`'s, the generator file check's."""
+    return torch.randn(count, z_dim, generator=torch.Generator().manual_seed(seed))
+
+
 class Generator(nn.Module):
     """z (B, z_dim) -> image (B, channels, size, size) in [-1, 1]."""
 
@@ -62,10 +69,14 @@ class Generator(nn.Module):
             blocks.append(conv_block(conv, out_ch, bn and not last, nn.Tanh() if last else nn.ReLU(inplace=True)))
         self.blocks = nn.Sequential(*blocks)
 
+    def first_layer(self, z: torch.Tensor) -> torch.Tensor:
+        """The first layer's activations for z (B, z_dim): the projected map (B, C0, 4, 4), normalised and
+        through its ReLU, as the blocks receive it (the latent explorer's principal directions read it)."""
+        x = self.project(z.flatten(1)).view(z.shape[0], -1, BASE_SIZE, BASE_SIZE)
+        return torch.relu(self.project_norm(x))
+
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        x = self.project(z.flatten(1)).view(z.shape[0], -1, BASE_SIZE, BASE_SIZE)  # (B, C0, 4, 4)
-        x = torch.relu(self.project_norm(x))
-        return self.blocks(x)  # (B, channels, size, size)
+        return self.blocks(self.first_layer(z))  # (B, channels, size, size)
 
 
 class Discriminator(nn.Module):
@@ -87,9 +98,13 @@ class Discriminator(nn.Module):
         self.blocks = nn.Sequential(*blocks)
         self.classify = nn.Linear(in_ch * BASE_SIZE * BASE_SIZE, 1)
 
+    def features(self, image: torch.Tensor) -> torch.Tensor:
+        """What the last layer reads: the convolutions' (B, C, 4, 4) map, flattened to (B, C * 16). Projection
+        compares pictures by these, which reward matching shapes over matching exact pixels."""
+        return self.blocks(image).flatten(1)
+
     def forward(self, image: torch.Tensor) -> torch.Tensor:
-        features = self.blocks(image)  # (B, C, 4, 4)
-        return self.classify(features.flatten(1))  # (B, 1)
+        return self.classify(self.features(image))  # (B, 1)
 
 
 def init_weights(module: nn.Module) -> None:

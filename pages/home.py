@@ -41,9 +41,10 @@ def _sample_grid(path: str, seed: int, count: int = 64):
     import torch
 
     from dcgan.images import image_grid
+    from dcgan.models import seeded_z
 
     G, meta = _generator(path)
-    z = torch.randn(count, G.cfg.z_dim, generator=torch.Generator().manual_seed(seed))
+    z = seeded_z(seed, count, G.cfg.z_dim)
     with torch.no_grad():
         return image_grid(G(z))
 

@@ -19,9 +19,9 @@ from dcgan.latent.explore import (
     keyframe_walk,
     neighbours,
     principal_directions,
-    seeded_z,
 )
 from dcgan.latent.projection import ProjectionConfig, discriminator_beside, project, target_from_file
+from dcgan.models import seeded_z
 
 DISPLAY_PX = 256  # a single sample is enlarged (nearest neighbour) to about this many pixels
 PICK_GRID = 16  # samples in the grids people pick endpoints or concepts from

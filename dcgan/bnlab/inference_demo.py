@@ -6,10 +6,14 @@ from __future__ import annotations
 import copy
 
 import torch
-from torch import nn
 
-from dcgan.bnlab.experiment import StackedNetworks
-from dcgan.latent.explore import seeded_z
+from dcgan.bnlab.networks import StackedNetworks
+from dcgan.models import Generator, seeded_z
+
+# Batch b's other z are drawn from seed + NEIGHBOUR_SEED_OFFSET + b. Drawn from `seed` itself they would
+# begin with the very z being followed (seeded_z's first row), so the batch would hold it twice; any offset
+# of at least 1 avoids that, and 100 keeps the neighbours apart from the few seeds next to it as well.
+NEIGHBOUR_SEED_OFFSET = 100
 
 
 @torch.no_grad()
@@ -35,7 +39,7 @@ def one_at_a_time(nets: StackedNetworks, x: torch.Tensor, y: torch.Tensor) -> di
 
 @torch.no_grad()
 def generator_in_batches(
-    G: nn.Module, seed: int = 0, batches: int = 3, batch_size: int = 16
+    G: Generator, seed: int = 0, batches: int = 3, batch_size: int = 16
 ) -> dict[str, torch.Tensor]:
     """One z drawn alone and inside `batches` different batches, in training mode and in eval mode.
 
@@ -43,7 +47,9 @@ def generator_in_batches(
     changes with its neighbours (and alone, batch norm of one sample wipes it out); in eval mode it does not."""
     G = copy.deepcopy(G)  # training-mode passes would move the original's running statistics
     z = seeded_z(seed, 1, G.cfg.z_dim)
-    contexts = [z] + [torch.cat([z, seeded_z(seed + 100 + b, batch_size - 1, G.cfg.z_dim)]) for b in range(batches)]
+    contexts = [z] + [
+        torch.cat([z, seeded_z(seed + NEIGHBOUR_SEED_OFFSET + b, batch_size - 1, G.cfg.z_dim)]) for b in range(batches)
+    ]
     out = {}
     for mode in ("training mode", "eval mode"):
         G.train(mode == "training mode")

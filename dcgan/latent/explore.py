@@ -11,6 +11,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from dcgan.models import Generator, seeded_z
+
 
 @dataclass
 class ExplorerConfig:
@@ -25,12 +27,7 @@ class ExplorerConfig:
     batch: int = 512  # generator batch for the above (bounds memory)
 
 
-# -- generating ----------------------------------------------------------------------------------------
-def seeded_z(seed: int, count: int, z_dim: int) -> torch.Tensor:
-    """(count, z_dim) standard normal, the same for the same seed on every machine."""
-    return torch.randn(count, z_dim, generator=torch.Generator().manual_seed(seed))
-
-
+# -- generating (z from a seed: dcgan.models.seeded_z) -------------------------------------------------
 @torch.no_grad()
 def generate(G: nn.Module, z: torch.Tensor) -> torch.Tensor:
     """Images (B, C, H, W) in [-1, 1] for z (B, z_dim), in eval mode."""
@@ -104,21 +101,15 @@ class PrincipalDirections:
     variance: torch.Tensor  # (k,) fraction of the first layer's variance each component explains
 
 
-def first_layer_features(G: nn.Module, z: torch.Tensor) -> torch.Tensor:
-    """G's activations after its first layer (the projected 4x4 map), flattened: (B, features)."""
-    x = G.project(z.flatten(1)).view(z.shape[0], -1, 4, 4)
-    return torch.relu(G.project_norm(x)).flatten(1)
-
-
 @torch.no_grad()
-def principal_directions(G: nn.Module, cfg: ExplorerConfig | None = None, seed: int = 0) -> PrincipalDirections:
+def principal_directions(G: Generator, cfg: ExplorerConfig | None = None, seed: int = 0) -> PrincipalDirections:
     """Härkönen et al. 2020: PCA of the first layer's activations over many z, carried back to z-space by
     least squares (z ~ coords @ U), then orthonormalised in order so each slider moves an independent way."""
     cfg = cfg or ExplorerConfig()
     G.eval()
     device = next(G.parameters()).device
     z = seeded_z(seed, cfg.pca_samples, G.cfg.z_dim)
-    feats = torch.cat([first_layer_features(G, chunk.to(device)).float().cpu() for chunk in z.split(cfg.batch)])
+    feats = torch.cat([G.first_layer(chunk.to(device)).flatten(1).float().cpu() for chunk in z.split(cfg.batch)])
     feats = feats - feats.mean(0)
     k = min(cfg.pca_components, G.cfg.z_dim, feats.shape[1])
     # Randomised PCA of the top k only: a full SVD of (4096, 8192) features takes a minute on 2 cores.
@@ -133,7 +124,7 @@ def principal_directions(G: nn.Module, cfg: ExplorerConfig | None = None, seed: 
 
 # -- batch norm in eval mode --------------------------------------------------------------------------
 @torch.no_grad()
-def batchnorm_mismatch(G: nn.Module, cfg: ExplorerConfig | None = None, seed: int = 1) -> float:
+def batchnorm_mismatch(G: Generator, cfg: ExplorerConfig | None = None, seed: int = 1) -> float:
     """Mean |eval-mode image - training-mode image| over a batch: large when the running statistics saved
     with the generator do not describe what its layers see (e.g. a short run, or a high momentum).
     Leaves G in eval mode with its statistics unchanged."""
@@ -152,7 +143,7 @@ def batchnorm_mismatch(G: nn.Module, cfg: ExplorerConfig | None = None, seed: in
 
 
 @torch.no_grad()
-def recalibrate_batchnorm(G: nn.Module, cfg: ExplorerConfig | None = None, seed: int = 2) -> None:
+def recalibrate_batchnorm(G: Generator, cfg: ExplorerConfig | None = None, seed: int = 2) -> None:
     """Recompute every batch norm's running mean and variance as the average over many z (momentum None
     makes PyTorch keep a cumulative average), then leave G in eval mode."""
     cfg = cfg or ExplorerConfig()
@@ -169,7 +160,7 @@ def recalibrate_batchnorm(G: nn.Module, cfg: ExplorerConfig | None = None, seed:
     G.eval()
 
 
-def prepare_for_exploring(G: nn.Module, cfg: ExplorerConfig | None = None) -> str | None:
+def prepare_for_exploring(G: Generator, cfg: ExplorerConfig | None = None) -> str | None:
     """Make eval mode trustworthy; returns a sentence for the user when the statistics were recomputed."""
     cfg = cfg or ExplorerConfig()
     mismatch = batchnorm_mismatch(G, cfg)

@@ -14,9 +14,8 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
 
-from dcgan.latent.explore import seeded_z
+from dcgan.models import Discriminator, Generator, seeded_z
 
 
 @dataclass
@@ -46,16 +45,16 @@ def target_from_file(file, size: int, channels: int) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(array)).float() / 127.5 - 1
 
 
-def _features(D: nn.Module | None, images: torch.Tensor) -> torch.Tensor:
+def _features(D: Discriminator | None, images: torch.Tensor) -> torch.Tensor:
     if D is not None:
-        return D.blocks(images).flatten(1)
+        return D.features(images)
     return torch.cat([F.avg_pool2d(images, k).flatten(1) for k in (2, 4)], 1)
 
 
 def project(
-    G: nn.Module,
+    G: Generator,
     target: torch.Tensor,
-    D: nn.Module | None = None,
+    D: Discriminator | None = None,
     cfg: ProjectionConfig | None = None,
     progress=None,
 ) -> Projection:
@@ -89,10 +88,9 @@ def project(
     return Projection(z[best].detach().clone(), images[best].clone(), errors[best].item(), D is not None)
 
 
-def discriminator_beside(generator_path: str | Path):
+def discriminator_beside(generator_path: str | Path) -> Discriminator | None:
     """The discriminator from the checkpoint.pt next to a run's generator.pt, or None (shipped files)."""
     from dcgan.config import RunConfig
-    from dcgan.models import Discriminator
     from dcgan.runs.checkpoint import load_checkpoint
 
     checkpoint_path = Path(generator_path).with_name("checkpoint.pt")

@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from dcgan.models import Generator, seeded_z
 from dcgan.paths import ASSETS
 
 INPUT_SIZE = 32  # every image is scored at 32 px RGB (grayscale repeated, other sizes resized)
@@ -258,20 +259,20 @@ def score_images(
 
 
 @torch.no_grad()
-def generate(G: nn.Module, count: int, cfg: QualityConfig | None = None) -> torch.Tensor:
+def generate(G: Generator, count: int, cfg: QualityConfig | None = None) -> torch.Tensor:
     """`count` images of G (eval mode) from the run's fixed scoring z: the same first z at any count."""
     cfg = cfg or QualityConfig()
     was_training = G.training
     G.eval()
     device = next(G.parameters()).device
-    z = torch.randn(count, G.cfg.z_dim, generator=torch.Generator().manual_seed(cfg.seed))
+    z = seeded_z(cfg.seed, count, G.cfg.z_dim)
     images = torch.cat([G(chunk.to(device)).float() for chunk in z.split(cfg.batch)])
     G.train(was_training)
     return images
 
 
 def score_generator(
-    G: nn.Module,
+    G: Generator,
     model: DigitClassifier,
     real: RealReference,
     cfg: QualityConfig | None = None,

@@ -16,7 +16,7 @@ import torch
 from dcgan.config import ModelConfig, section_from_dict
 from dcgan.errors import CheckpointError, ConfigError
 from dcgan.fileio import atomic_save_torch
-from dcgan.models import Generator
+from dcgan.models import Generator, seeded_z
 from dcgan.runs.checkpoint import (
     GENERATOR_FORMAT,
     MAX_SETTING_CHARS,
@@ -180,7 +180,7 @@ def _check_draws_finite_images(G: Generator, name: str) -> None:
     """Finite weights can still overflow (weights of 1e30 multiply past float32's range) or divide by a
     negative batch-norm variance: draw a couple of images, so that `sample` never writes NaN pictures and the
     explorer's PCA never meets them."""
-    z = torch.randn(CHECK_SAMPLES, G.cfg.z_dim, generator=torch.Generator().manual_seed(0))
+    z = seeded_z(0, CHECK_SAMPLES, G.cfg.z_dim)
     if not torch.isfinite(G(z)).all():
         raise CheckpointError(
             f"{name} draws images with NaN or infinite pixels: its weights or batch-norm "
