@@ -17,6 +17,7 @@ from dcgan.bnlab import cli as bnlab_cli
 from dcgan.config import MAX_SAMPLE_COUNT, DataConfig, apply_overrides, field_index, load_config_file
 from dcgan.errors import ConfigError
 from dcgan.progress import ProgressBar, format_duration
+from dcgan.runs.records import Metric
 
 USAGE_ERROR = 2
 IMAGE_OUTPUTS = (".png", ".jpg", ".jpeg", ".webp")  # what `sample -o` writes (Pillow picks the format by suffix)
@@ -121,7 +122,7 @@ def _train_in_terminal(run) -> int:
         bar.update(
             status["step"],
             f"steps | epoch {status['epoch']:.2f} | {status['images_per_s']:.0f} img/s | "
-            f"D {last.get('d_loss', 0):.3f} G {last.get('g_loss', 0):.3f} |",
+            f"D {last.get(Metric.D_LOSS, 0):.3f} G {last.get(Metric.G_LOSS, 0):.3f} |",
             status.get("eta_s"),
         )
 
@@ -261,8 +262,8 @@ def _cmd_runs(args) -> int:
         fmt = lambda v, spec: format(v, spec) if isinstance(v, (int, float)) else "-"
         print(
             f"{r['name'][:32]:32} {str(r['dataset'])[:14]:14} {r['state']:12} "
-            f"{fmt(r['epoch'], '.2f'):>5}/{fmt(r['epochs'], 'd'):<5} {fmt(r['d_loss'], '.3f'):>7} "
-            f"{fmt(r['g_loss'], '.3f'):>7} {fmt(r['images_per_s'], '.0f'):>8}"
+            f"{fmt(r['epoch'], '.2f'):>5}/{fmt(r['epochs'], 'd'):<5} {fmt(r[Metric.D_LOSS], '.3f'):>7} "
+            f"{fmt(r[Metric.G_LOSS], '.3f'):>7} {fmt(r[Metric.IMAGES_PER_S], '.0f'):>8}"
         )
     return 0
 

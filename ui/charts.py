@@ -9,6 +9,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from dcgan.runs.live import thin
+from dcgan.runs.records import METRIC_LABELS, Metric
 
 MAX_POINTS = 2000  # per trace; longer runs are thinned evenly, the newest point always kept
 HEALTHY_BAND = (0.3, 0.7)  # where D(x) and D(G(z)) settle in a healthy DCGAN run
@@ -20,19 +21,23 @@ COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e3
 def training_figure(records: list[dict], steps_per_epoch: int | None = None, height: int = 520) -> go.Figure:
     """Two panels against step: D and G loss; D(x) and D(G(z)) with the healthy band. Epochs are marked."""
     rows = thin(records, MAX_POINTS)
-    steps = [r["step"] for r in rows]
+    steps = [r[Metric.STEP] for r in rows]
     fig = make_subplots(
         rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08, subplot_titles=("Losses", "Discriminator outputs")
     )
-    for row, key, name, color in (
-        (1, "d_loss", "D loss", COLORS[0]),
-        (1, "g_loss", "G loss", COLORS[1]),
-        (2, "d_real", "D(x) on real images", COLORS[2]),
-        (2, "d_fake", "D(G(z)) on fakes", COLORS[3]),
+    for row, key, color in (
+        (1, Metric.D_LOSS, COLORS[0]),
+        (1, Metric.G_LOSS, COLORS[1]),
+        (2, Metric.D_REAL, COLORS[2]),
+        (2, Metric.D_FAKE, COLORS[3]),
     ):
         fig.add_trace(
             go.Scatter(
-                x=steps, y=[r.get(key) for r in rows], name=name, mode="lines", line={"color": color, "width": 1.6}
+                x=steps,
+                y=[r.get(key) for r in rows],
+                name=METRIC_LABELS[key],
+                mode="lines",
+                line={"color": color, "width": 1.6},
             ),
             row=row,
             col=1,
@@ -120,13 +125,13 @@ def comparison_figure(runs: dict[str, list[dict]], height: int = 460) -> go.Figu
     fig = go.Figure()
     for i, (name, records) in enumerate(runs.items()):
         rows = thin(records, MAX_POINTS)
-        epochs = [r["epoch"] for r in rows]
+        epochs = [r[Metric.EPOCH] for r in rows]
         color = COLORS[i % len(COLORS)]
         fig.add_trace(
             go.Scatter(
                 x=epochs,
-                y=[r["d_loss"] for r in rows],
-                name=f"{name} · D loss",
+                y=[r[Metric.D_LOSS] for r in rows],
+                name=f"{name} · {METRIC_LABELS[Metric.D_LOSS]}",
                 mode="lines",
                 line={"color": color, "width": 1.6},
                 legendgroup=name,
@@ -135,8 +140,8 @@ def comparison_figure(runs: dict[str, list[dict]], height: int = 460) -> go.Figu
         fig.add_trace(
             go.Scatter(
                 x=epochs,
-                y=[r["g_loss"] for r in rows],
-                name=f"{name} · G loss",
+                y=[r[Metric.G_LOSS] for r in rows],
+                name=f"{name} · {METRIC_LABELS[Metric.G_LOSS]}",
                 mode="lines",
                 line={"color": color, "width": 1.6, "dash": "dash"},
                 legendgroup=name,

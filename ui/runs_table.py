@@ -10,8 +10,11 @@ from dcgan.errors import RunLocked
 from dcgan.paths import runs_root
 from dcgan.runs.directory import ACTIVE_STATES, RunDirectory
 from dcgan.runs.manage import delete_run, effective_state
+from dcgan.runs.records import METRIC_LABELS, Metric
 from ui.charts import comparison_figure, quality_comparison_figure
 from ui.run_view import followed_metrics
+
+NUMBER_FORMATS = {Metric.D_LOSS: "%.3f", Metric.G_LOSS: "%.3f", Metric.IMAGES_PER_S: "%.0f"}  # the columns of numbers
 
 
 def runs_table(runs: list[dict]) -> str | None:
@@ -25,9 +28,7 @@ def runs_table(runs: list[dict]) -> str | None:
             "dataset": r["dataset"],
             "state": r["state"],
             "epochs": f"{r['epoch'] or 0:.2f}" + (f" / {r['epochs']}" if r["epochs"] else ""),
-            "D loss": r["d_loss"],
-            "G loss": r["g_loss"],
-            "images/s": r["images_per_s"],
+            **{METRIC_LABELS[key]: r[key] for key in NUMBER_FORMATS},
             "started": time.strftime("%Y-%m-%d %H:%M", time.localtime(r["created"])) if r["created"] else "",
             "note": r["problem"] or "",
         }  # what is damaged in a run folder: such a run can be opened and deleted
@@ -38,9 +39,7 @@ def runs_table(runs: list[dict]) -> str | None:
         key="runs-table",
         hide_index=True,
         column_config={
-            "D loss": st.column_config.NumberColumn(format="%.3f"),
-            "G loss": st.column_config.NumberColumn(format="%.3f"),
-            "images/s": st.column_config.NumberColumn(format="%.0f"),
+            METRIC_LABELS[key]: st.column_config.NumberColumn(format=shown) for key, shown in NUMBER_FORMATS.items()
         },
     )
     names = [r["name"] for r in runs]

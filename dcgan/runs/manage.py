@@ -25,7 +25,7 @@ from dcgan.errors import ConfigError, RunDamaged, RunLocked
 from dcgan.paths import runs_root
 from dcgan.runs.directory import ACTIVE_STATES, RunDirectory
 from dcgan.runs.lock import LOCK_FD_ENV
-from dcgan.runs.records import NUMBER, is_kind
+from dcgan.runs.records import NUMBER, Metric, is_kind
 from dcgan.train.resuming import checkpoint_to_resume
 
 
@@ -196,9 +196,10 @@ def run_summary(run: RunDirectory) -> dict:
         "epochs": config.train.epochs if config else None,
         "step": status.get("step") or 0,
         "total_steps": status.get("total_steps"),
-        "d_loss": last.get("d_loss"),
-        "g_loss": last.get("g_loss"),
-        "images_per_s": status.get("images_per_s"),
+        # the newest metrics line's losses and the training speed, under their metrics.jsonl names
+        Metric.D_LOSS: last.get(Metric.D_LOSS),
+        Metric.G_LOSS: last.get(Metric.G_LOSS),
+        Metric.IMAGES_PER_S: status.get("images_per_s"),
         "created": created if is_kind(created, NUMBER) else _folder_time(run),
         "message": "; ".join(problems) if problems else status.get("message"),
         "problem": "; ".join(problems) or None,

@@ -12,6 +12,38 @@ import json
 import numbers
 
 NUMBER, WHOLE, TEXT, MAPPING, FLAG = "number", "whole number", "text", "object", "true or false"
+
+
+class Metric:
+    """The keys of a metrics.jsonl line, and of status.json's `last` (the newest line): one definition for the
+    trainer that writes them and for every reader (charts, runs table, watchdog, CLI). A line holds numbers only."""
+
+    EPOCH = "epoch"  # fractional: steps done over steps per epoch
+    STEP = "step"
+    IMAGES_SEEN = "images_seen"
+    D_LOSS = "d_loss"
+    G_LOSS = "g_loss"
+    D_REAL = "d_real"  # mean D(x) on the real batch
+    D_FAKE = "d_fake"  # mean D(G(z)) on the fake batch
+    IMAGES_PER_S = "images_per_s"  # training alone (the quality score's time is left out)
+    TIME = "time"  # training seconds so far
+    TIMESTAMP = "timestamp"  # when the line was written (Unix time)
+
+
+# Measured on the device by the training step (gan_step.GanStep, in this order), averaged over log_every steps.
+NETWORK_STATS = (Metric.D_LOSS, Metric.G_LOSS, Metric.D_REAL, Metric.D_FAKE)
+METRIC_LABELS = {  # how people read each key: chart legends, table headers
+    Metric.EPOCH: "epoch",
+    Metric.STEP: "step",
+    Metric.IMAGES_SEEN: "images seen",
+    Metric.D_LOSS: "D loss",
+    Metric.G_LOSS: "G loss",
+    Metric.D_REAL: "D(x) on real images",
+    Metric.D_FAKE: "D(G(z)) on fakes",
+    Metric.IMAGES_PER_S: "images/s",
+    Metric.TIME: "training time (s)",
+    Metric.TIMESTAMP: "written at",
+}
 STATUS_FIELDS = {  # field -> kind; None is allowed for every field (unknown yet, or cleared)
     "state": TEXT,
     "message": TEXT,

@@ -14,7 +14,9 @@ import contextlib
 import torch
 import torch.nn.functional as F
 
-STATS = ("d_loss", "g_loss", "d_real", "d_fake")  # summed per step; d_real/d_fake are mean D(x), mean D(G(z))
+from dcgan.runs.records import NETWORK_STATS
+
+STATS = NETWORK_STATS  # summed per step in this order: D loss, G loss, mean D(x), mean D(G(z))
 
 
 def make_optimizers(G, D, cfg, device: torch.device, graphed: bool):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from dcgan.runs.records import Metric
+
 HEALTHY = (
     "Healthy DCGAN curves: D(x) and D(G(z)) settle between about 0.3 and 0.7 and move around; "
     "D loss stays well above 0 (near 2·ln 2 ≈ 1.4 means D is guessing); G loss wanders, 1–4 is usual."
@@ -45,24 +47,25 @@ def diagnose(records: list[dict], status: dict | None, lr: float, cfg: WatchdogC
         ]
     if not records:
         return []
-    last_step = records[-1].get("step", 0)
-    window = [r for r in records if r.get("step", 0) > last_step - cfg.window_steps]
+    last_step = records[-1].get(Metric.STEP, 0)
+    window = [r for r in records if r.get(Metric.STEP, 0) > last_step - cfg.window_steps]
     if last_step < cfg.warmup_steps + cfg.window_steps or len(window) < cfg.min_records:
         return []  # too early: a whole window after the warm-up is needed
     findings = []
     mean = lambda key: sum(r[key] for r in window) / len(window)
-    if all(r["d_loss"] < cfg.d_wins_loss and r["d_fake"] < cfg.d_wins_fake for r in window):
+    if all(r[Metric.D_LOSS] < cfg.d_wins_loss and r[Metric.D_FAKE] < cfg.d_wins_fake for r in window):
         findings.append(
             Finding(
                 "discriminator-wins",
                 f"The discriminator is winning outright: over the last {len(window)} readings D loss averaged "
-                f"{mean('d_loss'):.3f} and D(G(z)) {mean('d_fake'):.3f}, so the generator gets almost no gradient.",
+                f"{mean(Metric.D_LOSS):.3f} and D(G(z)) {mean(Metric.D_FAKE):.3f}, so the generator gets almost "
+                "no gradient.",
                 f"Resume with a lower learning rate ({lower:g}), add label smoothing (0.1), or make D narrower "
                 "than G; batch norm in the generator also helps.",
                 lower,
             )
         )
-    spread = max(max(r[k] for r in window) - min(r[k] for r in window) for k in ("d_loss", "g_loss"))
+    spread = max(max(r[k] for r in window) - min(r[k] for r in window) for k in (Metric.D_LOSS, Metric.G_LOSS))
     if spread < cfg.stalled_spread:
         findings.append(
             Finding(
