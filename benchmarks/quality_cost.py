@@ -23,7 +23,7 @@ from pathlib import Path
 from dcgan.config import DataConfig
 from dcgan.data.presets import preset_config
 from dcgan.data.stand_in_sets import write_mnist_format, write_svhn_format
-from dcgan.quality.classifier import ensure_classifier
+from dcgan.quality.scoring_classifier import ensure_classifier
 from dcgan.quality.tracker import SCORE_BUDGET
 from dcgan.runs.manage import create_run
 from dcgan.train.trainer import train_run

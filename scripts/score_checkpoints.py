@@ -10,16 +10,16 @@ from __future__ import annotations
 
 from dcgan.config import DataConfig
 from dcgan.data.loading import load_images
-from dcgan.quality.classifier import classifier_for
+from dcgan.quality.digit_classifier import classify
 from dcgan.quality.score import (
     QualityConfig,
     RealReference,
-    classify,
     reliability_note,
     score_generator,
     score_images,
     spread,
 )
+from dcgan.quality.scoring_classifier import classifier_for
 from dcgan.runs.catalog import shipped_generators
 from dcgan.runs.generator_file import load_generator
 

@@ -1,4 +1,5 @@
-"""Train the quality score's classifier of a labelled dataset (dcgan/quality/classifier.py) and report its accuracy.
+"""Train the quality score's classifier of a labelled dataset (dcgan/quality/scoring_classifier.py); report its
+accuracy.
 
 It trains until good (early stopping on a validation split of the training files, within a step budget)
 and is tested on another held-out split. Other datasets' go to the data folder's cache; street-digits'
@@ -15,8 +16,9 @@ from dcgan.config import DataConfig
 from dcgan.data.registry import LABELLED
 from dcgan.devices import resolve_device
 from dcgan.progress import ProgressBar
-from dcgan.quality.classifier import ensure_classifier
-from dcgan.quality.score import RELIABLE_ACCURACY, load_classifier
+from dcgan.quality.digit_classifier import load_classifier
+from dcgan.quality.score import RELIABLE_ACCURACY
+from dcgan.quality.scoring_classifier import ensure_classifier
 
 
 def main() -> None:

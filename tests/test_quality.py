@@ -14,17 +14,14 @@ from conftest import ROOT, tiny_config
 from dcgan.config import DataConfig, ModelConfig
 from dcgan.data.loading import load_images
 from dcgan.models import build_models
+from dcgan.quality.digit_classifier import SHIPPED_CLASSIFIER, accuracy, classify, load_classifier
 from dcgan.quality.score import (
     RELIABLE_ACCURACY,
-    SHIPPED_CLASSIFIER,
     FeatureStats,
     QualityConfig,
     RealReference,
-    accuracy,
-    classify,
     describe_score,
     frechet_distance,
-    load_classifier,
     manifold_scores,
     reliability_note,
     score_generator,

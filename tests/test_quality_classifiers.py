@@ -15,7 +15,16 @@ from conftest import tiny_config
 from dcgan.config import DataConfig
 from dcgan.data.loading import load_images
 from dcgan.data.stand_in_sets import write_mnist_format, write_svhn_format
-from dcgan.quality.classifier import (
+from dcgan.quality.digit_classifier import classify, load_classifier, save_classifier
+from dcgan.quality.score import (
+    RELIABLE_ACCURACY,
+    QualityConfig,
+    RealReference,
+    describe_score,
+    reliability_note,
+    score_images,
+)
+from dcgan.quality.scoring_classifier import (
     RECIPE,
     classifier_for,
     classifier_path,
@@ -23,17 +32,6 @@ from dcgan.quality.classifier import (
     needs_training,
     source_files,
     split_indices,
-)
-from dcgan.quality.score import (
-    RELIABLE_ACCURACY,
-    QualityConfig,
-    RealReference,
-    classify,
-    describe_score,
-    load_classifier,
-    reliability_note,
-    save_classifier,
-    score_images,
 )
 from dcgan.quality.tracker import BUDGET_ENV
 
@@ -163,7 +161,7 @@ def test_a_classifier_cached_by_the_old_three_epoch_code_is_retrained_not_truste
     cfg = write_random_labels(tmp_path, count=300)
     path = classifier_path("mnist", tmp_path / "cache")
     with torch.random.fork_rng():
-        from dcgan.quality.score import DigitClassifier
+        from dcgan.quality.digit_classifier import DigitClassifier
 
         save_classifier(path, DigitClassifier(), dataset="mnist", test_accuracy=0.717, epochs=3, train_images=300)
         assert needs_training(cfg)  # what the old code wrote

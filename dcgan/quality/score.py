@@ -10,26 +10,20 @@ the features of a small classifier of the same data instead (the penultimate lay
     histogram of predicted classes, which shows mode collapse (one digit made over and over).
 A score is only as good as its classifier: each carries the classifier's accuracy on held-out real
 images, and below RELIABLE_ACCURACY it is marked unreliable and gives no collapse verdict.
-How the classifier is trained and cached: scoring_classifier.py.
+The classifier network and its files: digit_classifier.py; which one a dataset uses, trained and cached:
+scoring_classifier.py.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import torch
-import torch.nn.functional as F
-from torch import nn
 
 from dcgan.models import Generator, seeded_z
-from dcgan.paths import ASSETS
+from dcgan.quality.digit_classifier import DigitClassifier, classify
 
-INPUT_SIZE = 32  # every image is scored at 32 px RGB (grayscale repeated, other sizes resized)
-FEATURES = 128
-SHIPPED_CLASSIFIER = ASSETS / "classifier-street-digits.pt"
-CLASSIFIER_FORMAT = "dcgan-studio/classifier-v1"
 # A classifier that misreads more than one held-out real image in ten cannot tell a generator's wrong or
 # muddled digits from its own mistakes: its class histogram is off by up to that much per class and its
 # features mix classes. The 3-epoch classifiers the issue found misleading read 15% and 72%; trained until
@@ -47,59 +41,6 @@ class QualityConfig:
     batch: int = 500
     collapse_share: float = 0.5  # one class making more than this share of samples: mode collapse
     seed: int = 1234  # the scored z (fixed per run, so epochs are compared on the same z)
-
-
-class DigitClassifier(nn.Module):
-    """Three conv blocks (32 -> 16 -> 8 -> 4 px), a 128-feature layer, 10 classes."""
-
-    def __init__(self, classes: int = 10):
-        super().__init__()
-        blocks, c_in = [], 3
-        for c_out in (32, 64, 128):
-            blocks += [
-                nn.Conv2d(c_in, c_out, 3, padding=1, bias=False),
-                nn.BatchNorm2d(c_out),
-                nn.ReLU(inplace=True),
-                nn.MaxPool2d(2),
-            ]
-            c_in = c_out
-        self.blocks = nn.Sequential(*blocks)
-        self.features = nn.Sequential(nn.Flatten(), nn.Linear(128 * 4 * 4, FEATURES), nn.ReLU(inplace=True))
-        self.head = nn.Linear(FEATURES, classes)
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """x (B, 3, 32, 32) in [-1, 1] -> (features (B, 128), logits (B, classes))."""
-        f = self.features(self.blocks(x))
-        return f, self.head(f)
-
-
-def to_classifier_input(images: torch.Tensor) -> torch.Tensor:
-    """uint8 [0, 255] or float [-1, 1] images of any size and 1 or 3 channels -> (B, 3, 32, 32) in [-1, 1],
-    channels-last (the layout the CPU's convolutions run fastest in: 1.5x here)."""
-    x = images.float() / 127.5 - 1 if images.dtype == torch.uint8 else images.float()
-    if x.shape[1] == 1:
-        x = x.expand(-1, 3, -1, -1)
-    if x.shape[-1] != INPUT_SIZE:
-        x = F.interpolate(x, size=(INPUT_SIZE, INPUT_SIZE), mode="bilinear", antialias=True, align_corners=False)
-    return x.contiguous(memory_format=torch.channels_last)
-
-
-@torch.no_grad()
-def classify(model: DigitClassifier, images: torch.Tensor, batch: int = 500) -> tuple[torch.Tensor, torch.Tensor]:
-    """(features (N, 128), class probabilities (N, 10)), in eval mode."""
-    model.eval()
-    device = next(model.parameters()).device
-    feats, probs = [], []
-    for chunk in images.split(batch):
-        f, logits = model(to_classifier_input(chunk.to(device)))
-        feats.append(f.float().cpu())
-        probs.append(logits.float().softmax(-1).cpu())
-    return torch.cat(feats), torch.cat(probs)
-
-
-@torch.no_grad()
-def accuracy(model: DigitClassifier, images: torch.Tensor, labels: torch.Tensor) -> float:
-    return (classify(model, images)[1].argmax(1) == labels.long()).float().mean().item()
 
 
 # -- the real images' side ----------------------------------------------------------------------------
@@ -334,27 +275,3 @@ def describe_score(record: dict) -> str:
         share = record["histogram"][top]
         return f"{line}\n  class {top} makes {share:.0%} of the samples: the generator may be collapsing onto it"
     return line
-
-
-# -- classifier files ---------------------------------------------------------------------------------
-def save_classifier(path: Path, model: DigitClassifier, **meta) -> None:
-    from dcgan.fileio import atomic_save_torch
-
-    atomic_save_torch(
-        path,
-        {
-            "format": CLASSIFIER_FORMAT,
-            "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-            **meta,
-        },
-    )
-
-
-def load_classifier(path: Path) -> tuple[DigitClassifier, dict]:
-    obj = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(obj, dict) or obj.get("format") != CLASSIFIER_FORMAT:
-        raise ValueError(f"{path} is not a classifier saved by DCGAN Studio")
-    with torch.random.fork_rng(devices=[]):  # building the layers draws random weights: keep the trainer's RNG
-        model = DigitClassifier(obj.get("classes", 10))
-    model.load_state_dict(obj["state_dict"])
-    return model.to(memory_format=torch.channels_last).eval(), {k: v for k, v in obj.items() if k != "state_dict"}

@@ -19,6 +19,7 @@ import math
 import os
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
@@ -26,18 +27,12 @@ from dcgan.config import RunConfig
 from dcgan.data.batches import StreamingBatches
 from dcgan.data.loading import data_dir
 from dcgan.data.registry import dataset_info
+from dcgan.errors import CheckpointError
 from dcgan.fileio import atomic_save_torch
-from dcgan.quality.classifier import ScoringClassifier, classifier_for, ensure_classifier, needs_training
-from dcgan.quality.score import (
-    FeatureStats,
-    QualityConfig,
-    RealReference,
-    classify,
-    generate,
-    load_classifier,
-    score_features,
-    score_images,
-)
+from dcgan.quality.digit_classifier import FEATURES, classify, load_classifier
+from dcgan.quality.score import FeatureStats, QualityConfig, RealReference, generate, score_features, score_images
+from dcgan.quality.scoring_classifier import ScoringClassifier, classifier_for, ensure_classifier, needs_training
+from dcgan.runs.checkpoint import REFERENCE_FORMAT, is_a, load_tagged
 from dcgan.runs.directory import RunDirectory
 
 SCORE_BUDGET = 0.05  # the issue's bound: the score may cost at most 5% of training time
@@ -269,11 +264,9 @@ def _reference(
     images = batches.spread_sample(cfg.real_samples)
     digest = hashlib.sha256(images.cpu().contiguous().numpy().tobytes()).hexdigest()[:16]
     path = cache_dir / f"reference-{classifier.identity}-{digest}.pt"
-    try:
-        cached = torch.load(path, map_location="cpu", weights_only=True)
-        return RealReference(FeatureStats(cached["mean"], cached["cov"]), cached["points"], cached["images"]), images
-    except (OSError, KeyError, RuntimeError, TypeError, ValueError):  # absent or damaged: computed again
-        pass
+    cached = _read_reference(path)
+    if cached is not None:
+        return cached, images
     run.write_status(
         message=f"classifying {len(images):,} real images for the quality score (once per dataset and "
         "image size, then cached)"
@@ -281,8 +274,35 @@ def _reference(
     real = RealReference.of(classify(classifier.model, images, cfg.batch)[0])
     try:
         atomic_save_torch(
-            path, {"mean": real.stats.mean, "cov": real.stats.cov, "points": real.points, "images": real.images}
+            path,
+            {
+                "format": REFERENCE_FORMAT,
+                "mean": real.stats.mean,
+                "cov": real.stats.cov,
+                "points": real.points,
+                "images": real.images,
+            },
         )
     except OSError:
         pass  # a read-only data folder: computed again next time
     return real, images
+
+
+def _read_reference(path: Path) -> RealReference | None:
+    """The cached reference features, read as every file of ours is (checkpoint.load_tagged) and checked field by
+    field; None when absent, damaged or written before caches carried their format (then computed again)."""
+    try:
+        cached = load_tagged(path, REFERENCE_FORMAT, str(path))
+    except CheckpointError:
+        return None
+    mean, cov, points = (cached.get(k) for k in ("mean", "cov", "points"))
+    if not (
+        isinstance(mean, torch.Tensor)
+        and isinstance(cov, torch.Tensor)
+        and isinstance(points, torch.Tensor)
+        and is_a(cached.get("images"), int)
+    ):
+        return None
+    if mean.shape != (FEATURES,) or cov.shape != (FEATURES, FEATURES) or points.shape[1:] != (FEATURES,):
+        return None
+    return RealReference(FeatureStats(mean, cov), points, cached["images"])

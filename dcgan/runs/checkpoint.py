@@ -28,7 +28,14 @@ from dcgan.fileio import atomic_save_torch
 
 CHECKPOINT_FORMAT = "dcgan-studio/checkpoint-v1"
 GENERATOR_FORMAT = "dcgan-studio/generator-v1"
-FORMAT_NAMES = {CHECKPOINT_FORMAT: "training checkpoint", GENERATOR_FORMAT: "generator"}
+CLASSIFIER_FORMAT = "dcgan-studio/classifier-v1"  # the quality score's classifier (quality/digit_classifier.py)
+REFERENCE_FORMAT = "dcgan-studio/reference-features-v1"  # real images' features, cached (quality/tracker.py)
+FORMAT_NAMES = {
+    CHECKPOINT_FORMAT: "training checkpoint",
+    GENERATOR_FORMAT: "generator",
+    CLASSIFIER_FORMAT: "scoring classifier",
+    REFERENCE_FORMAT: "cache of real images' features",
+}
 
 ZIP_MAGIC = b"PK\x03\x04"  # torch.save has written zip archives since PyTorch 1.6
 SHOWN_CHARS = 60  # a value quoted from a file in a message is cut to this many characters

@@ -1,10 +1,12 @@
-"""The quality score's classifier of a labelled dataset: trained until good, tested, cached with its accuracy.
+"""Each labelled dataset's scoring classifier: trained until good, tested, cached with its accuracy, and chosen
+for a run (classifier_for; another dataset's stands in, said so, when a dataset has none).
 
 Once per dataset, on its training files only (no test files needed): the set is split deterministically
 into training, validation and test images; the classifier trains with early stopping on the validation
 accuracy, within a step budget that gives a small set many epochs and a large one few, with light
 augmentation on small sets; its accuracy on the test images is stored in the file and shown beside every
-score (quality.py says what counts as reliable). street-digits' classifier ships in dcgan/assets/.
+score (score.py says what counts as reliable). street-digits' classifier ships in dcgan/assets/. The network
+and its files: digit_classifier.py.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from dcgan.quality.score import (
+from dcgan.errors import CheckpointError
+from dcgan.quality.digit_classifier import (
     SHIPPED_CLASSIFIER,
     DigitClassifier,
     accuracy,
@@ -210,7 +213,7 @@ def needs_training(data_cfg) -> bool:
     path = classifier_path(data_cfg.dataset, _cache_dir(data_cfg))
     try:
         return not is_current(load_classifier(path)[1], data_cfg)
-    except (OSError, ValueError, RuntimeError):  # absent, or not a classifier file: trained again
+    except CheckpointError:  # absent, damaged, or not a classifier file: trained again
         return True
 
 
