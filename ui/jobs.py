@@ -82,6 +82,16 @@ class BackgroundJob:
         return (self._clock() - since) / (done - first_done) * (total - done)
 
 
+def start_job(key: str, fn, *args) -> BackgroundJob:
+    """Run fn in a new BackgroundJob kept in session_state[key], stopping the one it replaces if that still runs:
+    no page would show that one again, and it would go on taking the CPU until UNSEEN_LIMIT_S ended it."""
+    old = st.session_state.get(key)
+    if old and old.running:
+        old.stop()
+    st.session_state[key] = job = BackgroundJob(fn, *args)
+    return job
+
+
 def live_fragment(key: str, view) -> None:
     """Draw `view()` as a fragment that re-runs every POLL_S seconds while the job in session_state[key]
     runs, marking the job seen each time; when it ends, the page is re-run once so the finished view stops

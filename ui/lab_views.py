@@ -1,20 +1,19 @@
-"""The batch-norm lab's views: a pair's live accuracy curves, the table, the inference-mode demo."""
+"""What the batch-norm lab's tabs share: its data and device, a job's progress bar, a pair's test accuracies.
+
+The tabs: lab_pair.py (a pair), lab_table.py (the lesson's table), lab_inference.py, lab_dcgan.py; their
+figures are in charts.py.
+"""
 
 from __future__ import annotations
 
 import functools
-import math
 
-import plotly.graph_objects as go
 import streamlit as st
 
 from dcgan.bnlab.experiment import NetworkResult, load_lab_data
 from dcgan.devices import device_label, resolve_device
 from dcgan.progress import format_duration
 from ui.jobs import BackgroundJob
-
-NAMES = ("without batch norm", "with batch norm")
-COLORS = ("#d62728", "#1f77b4")
 
 
 @functools.lru_cache(maxsize=1)
@@ -36,44 +35,6 @@ def data_caption() -> None:
         f"Trained on {data.name}: {len(data.train_x):,} training, {len(data.val_x):,} validation and "
         f"{len(data.test_x):,} test images." + (f" {data.note}" if data.note else "")
     )
-
-
-def accuracy_figure(pair: tuple[NetworkResult, NetworkResult], total: int) -> go.Figure:
-    fig = go.Figure()
-    for result, name, color in zip(pair, NAMES, COLORS):
-        points = [(i, a) for i, a in result.validation if not math.isnan(a)]
-        fig.add_trace(
-            go.Scatter(
-                x=[i for i, _ in points],
-                y=[a for _, a in points],
-                name=name,
-                mode="lines",
-                line={"color": color, "width": 2},
-            )
-        )
-        if result.diverged_at is not None:
-            fig.add_trace(
-                go.Scatter(
-                    x=[result.diverged_at],
-                    y=[points[-1][1] if points else 0.1],
-                    mode="markers+text",
-                    marker={"symbol": "x", "size": 14, "color": color},
-                    text=["diverged"],
-                    textposition="top center",
-                    name=f"{name}: diverged at {result.diverged_at:,}",
-                )
-            )
-    fig.update_layout(
-        xaxis_title="iteration (batches of 60)",
-        yaxis_title="validation accuracy",
-        height=380,
-        xaxis_range=[0, total],
-        yaxis_range=[0, 1],
-        margin={"l": 10, "r": 10, "t": 20, "b": 10},
-        legend={"orientation": "h", "y": -0.25},
-        uirevision="keep",
-    )
-    return fig
 
 
 def job_progress(job: BackgroundJob, what: str) -> None:
@@ -106,8 +67,8 @@ def _in_words(seconds: float) -> str:
 
 
 def test_accuracies(pair: tuple[NetworkResult, NetworkResult]) -> None:
-    for col, result, name in zip(st.columns(2), pair, NAMES):
+    for col, result in zip(st.columns(2), pair):
         note = f" (diverged at iteration {result.diverged_at:,})" if result.diverged_at else ""
-        col.metric(f"Test accuracy {name}", f"{result.test_accuracy:.4f}", help=f"on the test split{note}")
+        col.metric(f"Test accuracy {result.label}", f"{result.test_accuracy:.4f}", help=f"on the test split{note}")
         if note:
             col.caption(f"💥 diverged at iteration {result.diverged_at:,}: its loss became NaN or infinite")

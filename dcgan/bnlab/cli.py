@@ -53,9 +53,9 @@ def run(args: argparse.Namespace) -> int:
     if args.experiment == "pair":
         (without, with_bn), _ = train_pair(config, data, progress=progress, device=args.device)
         progress.close()
-        for name, result in (("without batch norm", without), ("with batch norm", with_bn)):
+        for result in (without, with_bn):
             note = f" (diverged at iteration {result.diverged_at:,})" if result.diverged_at else ""
-            print(f"test accuracy {name}: {result.test_accuracy:.4f}{note}")
+            print(f"test accuracy {result.label}: {result.test_accuracy:.4f}{note}")
     else:
         results = run_table(rows, data, iterations, progress=progress, device=args.device)
         progress.close()

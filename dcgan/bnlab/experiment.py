@@ -97,6 +97,11 @@ class NetworkResult:
     test_accuracy: float | None = None
     trained: int = 0  # its config's count of iterations, or fewer when stopped early
 
+    @property
+    def label(self) -> str:
+        """'with batch norm' or 'without batch norm': what a chart's legend, a metric and the CLI call it."""
+        return "with batch norm" if self.batchnorm else "without batch norm"
+
 
 def train_networks(
     configs: list[LabConfig],
@@ -282,10 +287,16 @@ def run_table(
     pairs of rows differ only in their published count) are trained once and their results shared."""
     shape = shape or NetworkShape()
     configs = table_configs(rows, iterations, seed)
-    # Sorted by activation, each activation is one contiguous run of networks: one activation call per run.
-    unique = sorted({repr(c): c for c in configs}.values(), key=lambda c: c.activation)
+    unique = distinct_configs(configs)
     results, _ = train_networks(unique, data, shape, progress, should_stop, device, retire=True)
     return [results[[repr(u) for u in unique].index(repr(c))] for c in configs]
+
+
+def distinct_configs(configs: list[LabConfig]) -> list[LabConfig]:
+    """The configs that differ, each once: a table trains two networks (without, with batch norm) for each, so
+    2 x len(this) networks in all (24 of the lesson's 30 when every row runs 2,000 iterations). Sorted by
+    activation, each activation is one contiguous run of networks: one activation call per run."""
+    return sorted({repr(c): c for c in configs}.values(), key=lambda c: c.activation)
 
 
 @dataclass
