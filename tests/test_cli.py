@@ -1,3 +1,4 @@
+import json
 import os
 import subprocess
 import sys
@@ -5,6 +6,7 @@ import sys
 import pytest
 import torch
 from conftest import ROOT
+from torch import nn
 
 from dcgan.cli import main
 
@@ -34,13 +36,26 @@ TINY = [
 
 
 def test_train_sample_and_runs(capsys, runs_dir, tmp_path):
+    from PIL import Image
+
+    from dcgan.runs.checkpoint import load_checkpoint
+    from dcgan.runs.generator_file import load_generator
+
     code, _, err = run_cli(capsys, "train", *TINY, "--name", "cli", "--no-g-batchnorm")
     assert code == 0 and "finished" in err
+    config = json.loads((runs_dir / "cli" / "config.json").read_text())["model"]
+    assert config["g_batchnorm"] is False and config["d_batchnorm"] is True  # the flag reached the run, only G's
+    G, meta = load_generator(runs_dir / "cli" / "generator.pt")
+    assert meta["model"]["g_batchnorm"] is False and G.cfg.g_batchnorm is False
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in G.modules())  # the trained generator has none
+    checkpoint = load_checkpoint(runs_dir / "cli" / "checkpoint.pt")
+    assert not any("running_mean" in k for k in checkpoint["generator"])
+    assert any("running_mean" in k for k in checkpoint["discriminator"])
     code, out, _ = run_cli(capsys, "runs")
     assert code == 0 and "cli" in out and "finished" in out
     grid = tmp_path / "grid.png"
     code, out, _ = run_cli(capsys, "sample", str(runs_dir / "cli" / "generator.pt"), "-n", "9", "-o", str(grid))
-    assert code == 0 and grid.exists()
+    assert code == 0 and Image.open(grid).size == (56, 56)  # 3 x 3 images of 16 px, 2 px apart and around
     code, _, err = run_cli(capsys, "resume", "cli")  # already finished: nothing more to do, still fine
     assert code == 0 and "finished" in err
 

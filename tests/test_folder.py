@@ -280,9 +280,9 @@ def test_skipped_report_stays_small_and_survives_a_damaged_status():
     assert report["count"] == 1000 and len(report["first"]) == 5 and len(json.dumps(report)) < 400
     assert describe_skipped_report(report).endswith("4.jpg (not an image) and 995 more")
     assert describe_skipped_report(json.loads(json.dumps(report))) == describe_skipped_report(report)
-    for damaged in (None, "3 files", {"count": "3"}, {"count": 0, "first": []}, {"count": 2, "first": "x"}):
-        said = describe_skipped_report(damaged)
-        assert said is None or said == "2 files skipped"
+    damaged = (None, "3 files", {"count": "3"}, {"count": 0, "first": []}, {"count": 2, "first": "x"})
+    said = [describe_skipped_report(report) for report in damaged]
+    assert said == [None, None, None, None, "2 files skipped"]  # a count without names is still said
 
 
 def tile(grid: Image.Image, index: int, columns: int, side: int, padding: int = 2) -> np.ndarray:

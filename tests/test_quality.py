@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from conftest import ROOT, tiny_config
 
 from dcgan.config import DataConfig, ModelConfig
+from dcgan.data.batches import make_batches
 from dcgan.data.loading import load_images
 from dcgan.models import build_models
 from dcgan.quality.digit_classifier import SHIPPED_CLASSIFIER, accuracy, classify, load_classifier
@@ -27,7 +28,16 @@ from dcgan.quality.score import (
     score_generator,
     score_images,
 )
-from dcgan.quality.tracker import BUDGET_ENV, MIN_SAMPLES, SAMPLE_STEP, ScoreCost, is_due, plan_scores, within_budget
+from dcgan.quality.tracker import (
+    BUDGET_ENV,
+    MIN_SAMPLES,
+    SAMPLE_STEP,
+    EpochScorer,
+    ScoreCost,
+    is_due,
+    plan_scores,
+    within_budget,
+)
 from dcgan.runs.generator_file import load_generator
 
 
@@ -196,7 +206,18 @@ def test_the_trainer_scores_every_epoch_into_quality_jsonl_with_its_classifiers_
     shipped = load_classifier(SHIPPED_CLASSIFIER)[1]["test_accuracy"]
     assert all(r["classifier_accuracy"] == pytest.approx(shipped, abs=1e-4) for r in lines)
     assert all(r["reliable"] is True and isinstance(r["collapsed"], bool) for r in lines)
-    assert all(0 <= r[k] <= 1 for r in lines for k in ("precision", "recall", "coverage"))
+    # The last line is the score of the generator the run exported, drawn again from the same fixed z.
+    cfg = run.read_run_config()
+    batches = make_batches(cfg.data, cfg.model, cfg.train.batch_size, torch.device("cpu"), cfg.train.seed)
+    scorer = EpochScorer.create(run, cfg, batches, torch.device("cpu"))
+    G, _ = load_generator(run.generator_path)
+    again = score_generator(G, scorer.classifier.model, scorer.real, QualityConfig(samples=200), "", shipped)
+    expected = again.to_dict()
+    assert lines[-1]["step"] == 16 and {k: lines[-1][k] for k in ("precision", "recall", "density", "coverage")} == {
+        k: pytest.approx(expected[k], abs=1e-4) for k in ("precision", "recall", "density", "coverage")
+    }
+    assert lines[-1]["frechet"] == pytest.approx(expected["frechet"], rel=1e-4)
+    assert lines[-1]["histogram"] == pytest.approx(expected["histogram"], abs=1e-4)
     assert final["scoring_s"] >= sum(r["seconds"] for r in lines)  # what the score cost, beside training's time
     assert final["quality"]["step"] == lines[-1]["step"]
     assert len(run.read_quality()) == 2  # every field of the kind a reader checks (run_records.py)
