@@ -176,7 +176,7 @@ MANIFOLD_SCORES = (
 def _classifier_title(record: dict) -> str:
     """Which classifier scored, its accuracy, and whether that is good enough, for a chart's title."""
     from dcgan.quality.score import (
-        describe_classifier,  # late: quality.py loads torch, which the other charts never need
+        describe_classifier,  # late: quality/score.py loads torch, which the other charts never need
     )
 
     return describe_classifier(record) + ("" if record.get("reliable") is True else " — UNRELIABLE score")

@@ -1,6 +1,6 @@
 """The batch-normalization lesson: identical fully connected networks with and without batch norm.
 
-Every network of an experiment is trained at once (the stacked networks are in bnlab_networks.py): their
+Every network of an experiment is trained at once (the stacked networks are in networks.py): their
 weights are stacked into (P, in, out) tensors and one batched matmul per layer serves them all, each with
 its own activation, learning rate and starting weights. A pair (one row of the lesson's table) is P = 2;
 the whole table is P = 30 (24 at 2,000 iterations for all, where three pairs of rows coincide). The two

@@ -36,7 +36,7 @@ MAX_MANIFOLD_POINTS = 2000  # real and generated features each: three 2,000 x 2,
 
 @dataclass
 class QualityConfig:
-    samples: int = 2000  # generated images scored (the most; quality_tracker.py may score fewer)
+    samples: int = 2000  # generated images scored (the most; quality/tracker.py may score fewer)
     real_samples: int = 10000  # training images whose features make the reference statistics
     batch: int = 500
     collapse_share: float = 0.5  # one class making more than this share of samples: mode collapse
@@ -142,7 +142,7 @@ class QualityScore:
         return is_reliable(self.classifier_accuracy)
 
     def to_dict(self) -> dict:
-        """What quality.jsonl holds (run_records.QUALITY_FIELDS says what a reader checks)."""
+        """What quality.jsonl holds (runs/records.QUALITY_FIELDS says what a reader checks)."""
         number = lambda v: None if v is None or math.isnan(v) else round(v, 4)
         return {
             "frechet": round(self.frechet, 4),

@@ -7,9 +7,9 @@ runs/<name>/
   reals.png       a grid of the training images, for comparison
   checkpoint.pt   everything needed to resume (nets, optimizers, step, RNG states, fixed z)
   status.json     state, progress, speed, ETA, last error; rewritten atomically
-  quality.jsonl   one JSON object per epoch: the samples' scores in a classifier's features (quality.py)
+  quality.jsonl   one JSON object per epoch: the samples' scores in a classifier's features (quality/score.py)
   generator.pt    the generator alone with its config, when finished or stopped
-  lock.json       flock-ed by the one process training this run, which writes its pid in it (runlock.py)
+  lock.json       flock-ed by the one process training this run, which writes its pid in it (lock.py)
   STOP            created to ask the trainer to stop at the next step
   train.log       output of a run started in the background
 """
@@ -20,15 +20,17 @@ import errno
 import json
 import re
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 
 from dcgan.errors import RunDamaged
 from dcgan.fileio import atomic_save_image, atomic_write_bytes, atomic_write_json, overwrite_in_place
 from dcgan.runs.lock import RunLock, owner_of
-from dcgan.runs.records import clean_status, parse_metrics_line
+from dcgan.runs.records import clean_status, parse_metrics_line, parse_quality_line
 
-STATES = ("starting", "running", "finished", "stopped", "failed", "diverged")
+# status.json's state is one of starting, running, finished, stopped, failed, diverged; these two mean a trainer
+# is (or should be) at work on the run.
 ACTIVE_STATES = ("starting", "running")
 SAMPLE_NAME = re.compile(r"step(\d+)\.png$")
 
@@ -101,50 +103,30 @@ class RunDirectory:
         except ConfigError as err:
             raise RunDamaged(f"config.json of run {self.name}: {err}") from None
 
-    # metrics.jsonl -------------------------------------------------------------------------------
-    def append_metrics(self, record: dict, path: Path | None = None) -> None:
-        # One write of a whole line: a crash can at worst leave a partial last line, which readers skip.
-        with open(path or self.metrics_path, "a") as f:
-            f.write(json.dumps(record) + "\n")
-            f.flush()
+    # metrics.jsonl and quality.jsonl ---------------------------------------------------------------
+    def append_metrics(self, record: dict) -> None:
+        _append_json_line(self.metrics_path, record)
+
+    def read_metrics(self, offset: int = 0) -> LinesRead:
+        """metrics.jsonl's complete lines after byte `offset`, the offset to pass next time (only new lines are
+        read), and how many lines were damaged (skipped)."""
+        return _read_json_lines(self.metrics_path, offset, parse_metrics_line)
 
     def append_quality(self, record: dict) -> None:
-        self.append_metrics(record, self.quality_path)
+        _append_json_line(self.quality_path, record)
 
     def read_quality(self) -> list[dict]:
-        return self.read_metrics(0, self.quality_path).records
-
-    def read_metrics(self, offset: int = 0, path: Path | None = None) -> LinesRead:
-        """Complete lines after byte `offset`, the offset to pass next time (only new lines are read), and
-        how many lines were damaged (skipped)."""
-        path = path or self.metrics_path
-        try:
-            with open(path, "rb") as f:
-                f.seek(offset)
-                chunk = f.read()
-        except FileNotFoundError:
-            return LinesRead([], 0, 0)
-        except OSError:  # not a file (file_problems says so) or unreadable: nothing can be read from it
-            return LinesRead([], 0, 0)
-        end = chunk.rfind(b"\n") + 1  # a line still being written is left for the next read
-        records, skipped = [], 0
-        for line in chunk[:end].splitlines():
-            record = parse_metrics_line(line, numeric=path == self.metrics_path)
-            if record is None:
-                skipped += line.strip() != b""  # a torn line left by a killed process, or a damaged one
-            else:
-                records.append(record)
-        return LinesRead(records, offset + end, skipped)
+        """quality.jsonl's well-formed lines (one per scored epoch), oldest first."""
+        return _read_json_lines(self.quality_path, 0, parse_quality_line).records
 
     def discard_after(self, last_step: int) -> None:
         """Forget what training after `last_step` (the checkpoint's) wrote: metrics and quality lines, and
         sample grids. A resumed run then neither repeats nor skips, and shows nothing it threw away.
         Damaged lines go too."""
-        for path in (self.metrics_path, self.quality_path):
-            if path.exists() or path == self.metrics_path:
-                records = self.read_metrics(0, path).records
-                kept = "".join(json.dumps(r) + "\n" for r in records if r["step"] <= last_step)
-                atomic_write_bytes(path, kept.encode())
+        kept_metrics = [r for r in self.read_metrics().records if r["step"] <= last_step]
+        _rewrite_json_lines(self.metrics_path, kept_metrics)
+        if self.quality_path.exists():
+            _rewrite_json_lines(self.quality_path, [r for r in self.read_quality() if r["step"] <= last_step])
         for step, grid in self.samples():
             if step > last_step:
                 grid.unlink(missing_ok=True)
@@ -218,7 +200,7 @@ class RunDirectory:
         return status
 
     def read_status(self) -> dict | None:
-        """status.json's well-formed fields (see run_records.py), or None when it is absent or unreadable."""
+        """status.json's well-formed fields (see records.py), or None when it is absent or unreadable."""
         return self.read_status_checked()[0]
 
     def read_status_checked(self) -> tuple[dict | None, str | None]:
@@ -254,9 +236,9 @@ class RunDirectory:
     def clear_stop(self) -> None:
         self.stop_path.unlink(missing_ok=True)
 
-    # lock.json (runlock.py) --------------------------------------------------------------------
+    # lock.json (lock.py) ------------------------------------------------------------------------
     def lock_owner(self) -> int | None:
-        """The pid of the process training this run (runlock.UNKNOWN_OWNER if unreadable), or None."""
+        """The pid of the process training this run (lock.UNKNOWN_OWNER if unreadable), or None."""
         return owner_of(self.lock_path)
 
     def acquire_lock(self, inherited_fd: int | None = None) -> None:
@@ -268,3 +250,37 @@ class RunDirectory:
 
     def release_lock(self) -> None:
         self.lock.release()
+
+
+# -- JSON lines (metrics.jsonl, quality.jsonl) ---------------------------------------------------------------
+def _append_json_line(path: Path, record: dict) -> None:
+    # One write of a whole line: a crash can at worst leave a partial last line, which readers skip.
+    with open(path, "a") as f:
+        f.write(json.dumps(record) + "\n")
+        f.flush()
+
+
+def _read_json_lines(path: Path, offset: int, parse: Callable[[bytes], dict | None]) -> LinesRead:
+    """The complete lines after byte `offset` that `parse` accepts, the offset of the next read, and how many
+    lines it refused (damaged)."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(offset)
+            chunk = f.read()
+    except FileNotFoundError:
+        return LinesRead([], 0, 0)
+    except OSError:  # not a file (file_problems says so) or unreadable: nothing can be read from it
+        return LinesRead([], 0, 0)
+    end = chunk.rfind(b"\n") + 1  # a line still being written is left for the next read
+    records, skipped = [], 0
+    for line in chunk[:end].splitlines():
+        record = parse(line)
+        if record is None:
+            skipped += line.strip() != b""  # a torn line left by a killed process, or a damaged one
+        else:
+            records.append(record)
+    return LinesRead(records, offset + end, skipped)
+
+
+def _rewrite_json_lines(path: Path, records: list[dict]) -> None:
+    atomic_write_bytes(path, "".join(json.dumps(r) + "\n" for r in records).encode())

@@ -2,7 +2,7 @@
 
 A background run is a detached process (its own session) running `python -m dcgan worker RUN`,
 so it outlives the Streamlit script that started it, a browser refresh or a closed tab. The run's
-lock, taken here and handed to the child (runlock.py), keeps two tabs from training one run twice.
+lock, taken here and handed to the child (lock.py), keeps two tabs from training one run twice.
 """
 
 from __future__ import annotations

@@ -1,9 +1,10 @@
-"""What a readable status.json and metrics line hold, so one damaged file never hides a run or stops a page.
+"""What a readable status.json, metrics line and quality line hold, so one damaged file never hides a run or
+stops a page; and the names of a metrics line's keys (Metric), for the trainer and every reader.
 
 The trainer writes these files atomically, but a person's editor, a disk error or another tool can leave
 anything in them. Readers keep the well-formed parts and say what was wrong: a status field of the
-wrong type is dropped (and named), a metrics line that is not a JSON object with a whole-number step
-is skipped (and counted).
+wrong type is dropped (and named), a metrics or quality line that is not a JSON object with a whole-number
+step, or holds a value of the wrong kind, is skipped (and counted).
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ STATUS_FIELDS = {  # field -> kind; None is allowed for every field (unknown yet
     "elapsed_s": NUMBER,
     "updated": NUMBER,
     "last": MAPPING,
-    # the quality score (quality_tracker.py): its classifier's training, its cost and plan, the newest score
+    # the quality score (quality/tracker.py): its classifier's training, its cost and plan, the newest score
     "preparing": MAPPING,
     "scoring_s": NUMBER,
     "score_plan": MAPPING,
@@ -101,7 +102,7 @@ def clean_status(raw) -> tuple[dict, str | None]:
 
 
 QUALITY_FIELDS = {"epoch": NUMBER, "frechet": NUMBER, "confidence": NUMBER, "feature_space": TEXT}  # charts need these
-# Written since the score keeps its classifier's accuracy (quality.py's QualityScore.to_dict): absent from older
+# Written since the score keeps its classifier's accuracy (quality/score.py's QualityScore.to_dict): absent from older
 # lines, which stay readable; when present, of this kind or null (null: not known, or no verdict).
 QUALITY_LATER_FIELDS = {
     "classifier_accuracy": NUMBER,
@@ -116,19 +117,34 @@ QUALITY_LATER_FIELDS = {
 }
 
 
-def parse_metrics_line(line: bytes, numeric: bool) -> dict | None:
-    """A metrics.jsonl (`numeric`) or quality.jsonl line as a dict, or None when it is damaged: not UTF-8,
-    not JSON, not an object, no whole-number step; in metrics.jsonl a value that is not a number; in
-    quality.jsonl a score the charts need missing or of the wrong type, or a later field (QUALITY_LATER_FIELDS)
-    of the wrong type."""
+def _object_with_step(line: bytes) -> dict | None:
+    """A JSON-lines line as a dict, or None when it is not UTF-8, not JSON, not an object or has no whole-number
+    step (what every line of metrics.jsonl and quality.jsonl has)."""
     try:
         record = json.loads(line)
     except ValueError:  # JSONDecodeError and UnicodeDecodeError alike
         return None
     if not isinstance(record, dict) or not is_kind(record.get("step"), WHOLE):
         return None
-    if numeric:
-        return record if all(v is None or is_kind(v, NUMBER) for v in record.values()) else None
+    return record
+
+
+def parse_metrics_line(line: bytes) -> dict | None:
+    """A metrics.jsonl line as a dict, or None when it is damaged: not a JSON object with a whole-number step, or
+    holding a value that is not a number (null allowed)."""
+    record = _object_with_step(line)
+    if record is None or not all(v is None or is_kind(v, NUMBER) for v in record.values()):
+        return None
+    return record
+
+
+def parse_quality_line(line: bytes) -> dict | None:
+    """A quality.jsonl line as a dict, or None when it is damaged: not a JSON object with a whole-number step, a
+    score the charts need (QUALITY_FIELDS, the histogram) missing or of the wrong type, or a later field
+    (QUALITY_LATER_FIELDS) of the wrong type."""
+    record = _object_with_step(line)
+    if record is None:
+        return None
     histogram = record.get("histogram")
     if not (
         all(is_kind(record.get(k), kind) for k, kind in QUALITY_FIELDS.items())
