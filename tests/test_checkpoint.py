@@ -8,8 +8,9 @@ import torch
 
 from dcgan.config import ModelConfig, RunConfig
 from dcgan.errors import CheckpointError
+from dcgan.fileio import atomic_save_torch
 from dcgan.models import build_models
-from dcgan.runs.checkpoint import load_checkpoint, save_checkpoint
+from dcgan.runs.checkpoint import checkpoint_state, load_checkpoint
 from dcgan.runs.generator_file import export_generator, load_generator
 
 TINY = ModelConfig(image_size=16, g_width=8, d_width=8, z_dim=16)
@@ -178,17 +179,19 @@ def tiny_checkpoint(path):
     config = RunConfig(model=TINY)
     G, D = build_models(TINY)
     opt_g, opt_d = torch.optim.Adam(G.parameters()), torch.optim.Adam(D.parameters())
-    save_checkpoint(
+    atomic_save_torch(
         path,
-        config=config,
-        G=G,
-        D=D,
-        opt_g=opt_g,
-        opt_d=opt_d,
-        step=5,
-        fixed_z=torch.randn(4, TINY.z_dim),
-        rng={"torch": torch.get_rng_state()},
-        elapsed_s=1.5,
+        checkpoint_state(
+            config=config,
+            G=G,
+            D=D,
+            opt_g=opt_g,
+            opt_d=opt_d,
+            step=5,
+            fixed_z=torch.randn(4, TINY.z_dim),
+            rng={"torch": torch.get_rng_state()},
+            elapsed_s=1.5,
+        ),
     )
     return path
 

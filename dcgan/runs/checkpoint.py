@@ -24,7 +24,6 @@ import torch
 
 from dcgan.config import RunConfig
 from dcgan.errors import CheckpointError
-from dcgan.fileio import atomic_save_torch
 
 CHECKPOINT_FORMAT = "dcgan-studio/checkpoint-v1"
 GENERATOR_FORMAT = "dcgan-studio/generator-v1"
@@ -218,10 +217,6 @@ def checkpoint_state(
             "rng": rng,  # {"torch": ByteTensor, "cuda": ByteTensor?}
         }
     )
-
-
-def save_checkpoint(path: Path, **state) -> None:
-    atomic_save_torch(path, checkpoint_state(**state))
 
 
 def load_checkpoint(path: Path, *, name: str | None = None) -> dict:
