@@ -156,13 +156,19 @@ class RunConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
 
     def validate(self) -> RunConfig:
+        """ConfigError naming the first setting that cannot work; changes nothing. Returns the config itself, so
+        one read can be checked where it is made: RunConfig.from_dict(raw).validate()."""
         if self.name and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,79}", self.name):
             raise ConfigError(f"run name {self.name!r} must be letters, digits, '.', '_' or '-' (at most 80)")
-        self.model = self.model.resolved()
         self.model.validate()
         self.data.validate()
         self.train.validate()
         return self
+
+    def resolved(self) -> RunConfig:
+        """A copy with the settings left to their automatic value (the widths at 0) set to what training uses:
+        what config.json holds, and what a run's checkpoint and a resume compare."""
+        return dataclasses.replace(self, model=self.model.resolved())
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

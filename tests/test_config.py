@@ -12,7 +12,7 @@ def test_round_trip_through_json(tmp_path):
     path.write_text(json.dumps({**cfg.to_dict(), "version": "0.1.0", "device_used": "cpu"}))
     again = load_config_file(path)
     assert again == cfg
-    assert again.validate().model.g_width == 64  # the width left at 0 takes the 64 px default
+    assert again.validate().resolved().model.g_width == 64  # the width left at 0 takes the 64 px default
 
 
 def test_overrides_reject_unknown_keys_and_wrong_types():

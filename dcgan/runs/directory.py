@@ -22,12 +22,15 @@ import re
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from dcgan.errors import RunDamaged
 from dcgan.fileio import atomic_save_image, atomic_write_bytes, atomic_write_json, overwrite_in_place
 from dcgan.runs.lock import RunLock, owner_of
 from dcgan.runs.records import clean_status, parse_metrics_line, parse_quality_line
+
+if TYPE_CHECKING:
+    from dcgan.config import RunConfig
 
 # status.json's state is one of starting, running, finished, stopped, failed, diverged; these two mean a trainer
 # is (or should be) at work on the run.
@@ -93,13 +96,14 @@ class RunDirectory:
         """config.json as a dict; FileNotFoundError if absent, RunDamaged if unreadable (the reason said)."""
         return read_json_object(self.config_path)
 
-    def read_run_config(self):
-        """config.json as a validated RunConfig; RunDamaged says which setting is wrong."""
+    def read_run_config(self) -> RunConfig:
+        """config.json as a validated RunConfig with its automatic settings resolved (RunConfig.resolved: what
+        training uses); RunDamaged says which setting is wrong."""
         from dcgan.config import RunConfig
         from dcgan.errors import ConfigError
 
         try:
-            return RunConfig.from_dict(self.read_config()).validate()
+            return RunConfig.from_dict(self.read_config()).validate().resolved()
         except ConfigError as err:
             raise RunDamaged(f"config.json of run {self.name}: {err}") from None
 

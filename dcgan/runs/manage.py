@@ -54,7 +54,7 @@ def create_run(config: RunConfig, root: str | Path | None = None) -> RunDirector
     staging = Path(tempfile.mkdtemp(prefix=f".{config.name}.creating-", dir=base))
     try:
         draft = RunDirectory(staging)
-        draft.write_config({**config.to_dict(), "created": time.time()})
+        draft.write_config({**config.resolved().to_dict(), "created": time.time()})
         draft.write_status(state="starting", message="waiting for the trainer to start", step=0)
         os.rename(staging, final)  # atomic; refused if another process made a run of this name meanwhile
     except OSError:
@@ -169,7 +169,7 @@ def run_summary(run: RunDirectory) -> dict:
     problems = []
     try:
         raw = run.read_config()
-        config = RunConfig.from_dict(raw).validate()
+        config = RunConfig.from_dict(raw).validate().resolved()
     except FileNotFoundError:
         raw, config = {}, None
         problems.append("config.json is missing")

@@ -46,7 +46,7 @@ def checkpoint_to_resume(run: RunDirectory, config: RunConfig) -> dict | None:
     except CheckpointError as err:
         raise ResumeRefused(f"{err}; {restart_hint(run)}") from None
     try:
-        saved = RunConfig.from_dict(checkpoint["config"]).validate()
+        saved = RunConfig.from_dict(checkpoint["config"]).validate().resolved()
     except ConfigError as err:
         raise CheckpointError(f"checkpoint.pt of run {run.name} holds an unreadable config ({err})") from None
     differences = config_differences(saved, config)
