@@ -30,7 +30,8 @@ MAX_ITERATIONS = 100_000
 # A validation of every network costs as much as ~40 training batches (5,000 examples against 60): at
 # most this many keeps a run's validations under its training (the default, every 50, stays within it).
 MAX_VALIDATIONS = 2_000
-# Torch seeds its generators with a 64-bit number and the starting weights use seed x 7919 + layer.
+# Torch seeds its generators with a 64-bit number; the starting weights use seed x networks.WEIGHT_SEED_STRIDE
+# (7919) + layer, which stays within it for seeds up to this.
 MAX_SEED = 2**32 - 1
 TABLE_PATH = ASSETS / "bn_lesson_table.csv"
 

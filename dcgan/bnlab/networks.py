@@ -24,6 +24,11 @@ class Activation:
 
 
 LEAKY_SLOPE = 0.2
+# A row's layer l draws its starting weights from torch seed `seed * WEIGHT_SEED_STRIDE + l`: one stream per
+# (seed, layer), the same whatever the table's size or order, and no two pairs share one as long as the stride
+# exceeds the layer count (4). 7919 is simply a prime far above it; experiment.MAX_SEED keeps the product
+# within torch's 64-bit seeds.
+WEIGHT_SEED_STRIDE = 7919
 # ReLU's slopes use autograd's own backward kernels, written into grad: on this CPU a comparison like (h > 0)
 # takes 100 us on a (24, 60, 100) tensor, the kernel 20 us.
 ACTIVATIONS = {
@@ -58,10 +63,10 @@ class StackedNetworks:
     def __init__(self, configs, shape: NetworkShape, device: str | torch.device = "cpu"):
         self.shape, rows = shape, len(configs)
         sizes = [shape.inputs, *shape.hidden, shape.classes]
-        self.weights = []
-        for n_in, n_out in zip(sizes[:-1], sizes[1:]):
+        self.weights: list[torch.Tensor] = []
+        for layer, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
             per_row = [
-                torch.randn(n_in, n_out, generator=torch.Generator().manual_seed(c.seed * 7919 + len(self.weights)))
+                torch.randn(n_in, n_out, generator=torch.Generator().manual_seed(c.seed * WEIGHT_SEED_STRIDE + layer))
                 * c.std
                 for c in configs
             ]  # the same draw for a row's two twins, at any table size
@@ -144,7 +149,7 @@ class StackedNetworks:
         """One SGD step of every network on the batch (x, y): returns the (P,) cross-entropy losses.
         `step` (P, 1, 1) is each network's learning rate for this step (0 leaves a network as it is, its
         population statistics too)."""
-        saved = []
+        saved: list[tuple[torch.Tensor, ...]] = []  # per hidden layer, what its backward needs (see _hidden)
         logits = self.forward(x, training=True, update_population=step > 0, saved=saved)
         log_probs = logits.log_softmax(-1)
         picked = log_probs.gather(-1, y.view(1, -1, 1).expand(len(logits), -1, 1))
