@@ -30,6 +30,7 @@ from dcgan.quality.tracker import EpochScorer
 from dcgan.runs.checkpoint import checkpoint_state, cpu_copy, load_checkpoint, ready_event
 from dcgan.runs.directory import RunDirectory
 from dcgan.runs.generator_file import export_generator
+from dcgan.runs.tensorboard_log import SAMPLES_TAG, TensorBoardLog, run_hparams
 from dcgan.train.gan_step import GanStep, GraphedStep, make_optimizers
 from dcgan.train.resuming import checkpoint_to_resume
 
@@ -140,7 +141,8 @@ class _Training:
 
         G, D = build_models(cfg.model)
         fmt = torch.channels_last if self.device.type != "mps" else torch.contiguous_format
-        self.G, self.D = G.to(self.device, memory_format=fmt), D.to(self.device, memory_format=fmt)
+        # Two calls: the stubs type Module.to(device) and Module.to(memory_format=...) as separate overloads.
+        self.G, self.D = G.to(self.device).to(memory_format=fmt), D.to(self.device).to(memory_format=fmt)
         graphed = self.device.type == "cuda" and t.cuda_graph
         self.opt_g, self.opt_d = make_optimizers(self.G, self.D, t, self.device, graphed)
 
@@ -186,6 +188,8 @@ class _Training:
         # dataset), with its progress in status.json and through progress_fn: never a silent wait.
         self.scorer = EpochScorer.create(run, cfg, self.batches, self.device, progress_fn)
         self.pending_writes: list[Future] = []
+        self.seconds_per_step: float | None = None  # smoothed, for the ETA
+        self.board = TensorBoardLog("not opened yet")  # event files beside metrics.jsonl, opened by loop()
 
     def _restore(self, ckpt: dict) -> None:
         self.G.load_state_dict(ckpt["generator"])
@@ -198,11 +202,32 @@ class _Training:
 
     # -- the loop ----------------------------------------------------------------------------------
     def loop(self) -> dict:
+        """Train to the end (or a stop), then write the final checkpoint, generator and status. The writer
+        thread and the event file are closed on every way out, an exception's included."""
+        try:
+            return self._finish(self._train())
+        finally:
+            self.writer.shutdown(wait=True)
+            self.board.close()
+
+    def _open_board(self) -> None:
+        """TensorBoard's event file (when tensorboard is installed); a resume's hides what a killed process
+        logged after the checkpoint it continues from. Never raises (tensorboard_log.py)."""
+        self.board = TensorBoardLog.open(
+            self.run.path,
+            self.step,
+            hparams=run_hparams(self.config.to_dict(), device_label(self.device)),
+            reals=self.run.reals_path if self.step == 0 else None,
+        )
+
+    def _train(self) -> str:
+        """The training loop; returns how it ended: running (all steps done), stopped or diverged."""
         t, run = self.config.train, self.run
         if not run.checkpoint_path.exists():
             # A first checkpoint before any metrics line: a run with metrics but no checkpoint then always
             # means one was lost, and resume refuses instead of silently starting over (resuming.py).
             self._checkpoint(wait=True)
+        self._open_board()
         self.window_start, self.window_step = time.perf_counter(), self.step
         self.seconds_per_step = None
         last_checkpoint = last_sample = time.perf_counter()
@@ -216,6 +241,7 @@ class _Training:
             images=self.batches.count,
             dataset=self.batches.name,
             skipped_files=skipped_files(self.batches.skipped),
+            tensorboard=self.board.describe(),
         )
         with _StopSignal() as signals:
             while self.step < self.total_steps and state == "running":
@@ -237,7 +263,7 @@ class _Training:
                         self._sample()
                         last_sample = time.perf_counter()
                     if self.scorer and (epoch_end or (t.score_every and self.step % t.score_every == 0)):
-                        self._score(asked=bool(t.score_every and self.step % t.score_every == 0))
+                        self._score(self.scorer, asked=bool(t.score_every and self.step % t.score_every == 0))
                     if epoch_end or now - last_checkpoint > t.checkpoint_every_s:
                         state = self._log()
                         if state != "running":
@@ -247,21 +273,21 @@ class _Training:
                     if signals.raised or run.stop_requested() or (self.abort_fn and self.abort_fn()):
                         state = "stopped"
                         break
-        try:
-            return self._finish(state)
-        finally:
-            self.writer.shutdown(wait=True)
+        return state
 
-    def _score(self, asked: bool) -> None:
+    def _score(self, scorer: EpochScorer, asked: bool) -> None:
         """Score the generator: at an epoch end when the scorer's time budget allows, at a `score_every` step
         always. Its time is left out of the training window, so images/s is of training alone (quality.jsonl
         and status.json's scoring_s say what the score cost)."""
         started = time.perf_counter()
         epoch = self.step / self.steps_per_epoch
+        record: dict | None
         if asked:
-            self.scorer.score(self.G, self.step, epoch, self.elapsed)
+            record = scorer.score(self.G, self.step, epoch, self.elapsed)
         else:
-            self.scorer.at_epoch_end(self.G, self.step, round(epoch), self.elapsed)
+            record = scorer.at_epoch_end(self.G, self.step, round(epoch), self.elapsed)
+        if record is not None:
+            self.board.quality(record)
         self.window_start += time.perf_counter() - started
 
     def _log(self) -> str:
@@ -294,6 +320,7 @@ class _Training:
             "timestamp": time.time(),
         }
         self.run.append_metrics(record)
+        self.board.metrics(record)
         eta = (self.total_steps - self.step) * self.seconds_per_step
         status = self.run.write_status(
             state="running",
@@ -313,7 +340,11 @@ class _Training:
         with torch.no_grad():
             images = cpu_copy(self.G(self.fixed_z.to(self.device)).float())
         self.G.train()
-        self._in_background(lambda step=self.step: self.run.save_sample(step, image_grid(images)))
+
+        def write(step: int = self.step) -> None:
+            self.board.image(SAMPLES_TAG, step, self.run.save_sample(step, image_grid(images)))
+
+        self._in_background(write)
 
     def _checkpoint(self, wait: bool = False) -> None:
         state = checkpoint_state(
@@ -327,7 +358,14 @@ class _Training:
             rng=_rng_state(self.device),
             elapsed_s=self.elapsed,
         )
-        self._in_background(lambda: atomic_save_torch(self.run.checkpoint_path, state))
+
+        # The event file is flushed once the checkpoint has landed: what TensorBoard shows up to its step (the
+        # grids written before it included) is then on disk, and a resume from it hides only what came after.
+        def write() -> None:
+            atomic_save_torch(self.run.checkpoint_path, state)
+            self.board.flush()
+
+        self._in_background(write)
         if wait:
             self._wait_for_write()
 
@@ -377,4 +415,5 @@ class _Training:
             eta_s=0 if state == "finished" else None,
             step=self.step,
             epoch=round(self.step / self.steps_per_epoch, 4),
+            tensorboard=self.board.describe(),
         )
