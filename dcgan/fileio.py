@@ -11,6 +11,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -64,7 +65,10 @@ def atomic_save_torch(path: str | Path, obj) -> None:
 
 def atomic_save_npz(path: str | Path, **arrays: np.ndarray) -> None:
     buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
+    # Typed Any: numpy's stub lets a keyword named allow_pickle (a flag of recent numpy) meet these arrays; ours
+    # are named by the callers (images, labels, ...), never that.
+    named: dict[str, Any] = dict(arrays)
+    np.savez(buffer, **named)
     atomic_write_bytes(path, buffer.getvalue())
 
 

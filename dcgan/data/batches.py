@@ -9,11 +9,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
 from dcgan.config import DataConfig, ModelConfig
 from dcgan.data.loading import ImageSet, load_images
+
+if TYPE_CHECKING:
+    from dcgan.data.folder import FolderImages
 
 MEMORY_BUDGET_BYTES = 6 * 2**30  # datasets above this (uint8) are streamed instead of held
 
@@ -63,9 +68,9 @@ class DeviceBatches:
 
 
 class StreamingBatches:
-    def __init__(self, dataset: torch.utils.data.Dataset, name: str, batch_size: int, device: torch.device, seed: int):
+    def __init__(self, dataset: FolderImages, name: str, batch_size: int, device: torch.device, seed: int):
         self.dataset, self.name, self.count = dataset, name, len(dataset)
-        self.skipped = getattr(dataset, "skipped", None)  # FolderImages: the files whose header was unusable
+        self.skipped = dataset.skipped  # the files whose header was unusable
         if self.count < batch_size:
             raise ValueError(
                 f"{name} has {self.count} images, fewer than one batch of {batch_size}: use a smaller batch size"
@@ -101,10 +106,11 @@ def make_batches(
     if data_cfg.dataset == "folder":
         from dcgan.data.folder import FolderImages, image_files
 
-        files = image_files(data_cfg.folder)[: data_cfg.limit or None]
+        folder = Path(data_cfg.folder)
+        files = image_files(folder)[: data_cfg.limit or None]
         size = len(files) * model_cfg.channels * model_cfg.image_size**2
         if size > MEMORY_BUDGET_BYTES:
-            stream = FolderImages(data_cfg.folder, model_cfg.image_size, model_cfg.channels, data_cfg.limit)
+            stream = FolderImages(folder, model_cfg.image_size, model_cfg.channels, data_cfg.limit)
             return StreamingBatches(stream, f"folder {data_cfg.folder} (streamed)", batch_size, device, seed)
     data = load_images(data_cfg, model_cfg.image_size, model_cfg.channels, progress=progress)
     return DeviceBatches(data, batch_size, device, seed)

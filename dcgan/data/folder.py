@@ -209,7 +209,9 @@ def describe_skipped_report(report) -> str | None:
     not what skipped_report writes (status.json may have been edited or damaged)."""
     if not isinstance(report, dict) or not isinstance(report.get("count"), int) or report["count"] <= 0:
         return None
-    first = report.get("first") if isinstance(report.get("first"), list) else []
+    first = report.get("first")
+    if not isinstance(first, list):
+        first = []
     named = [(str(f.get("file")), str(f.get("reason"))) for f in first if isinstance(f, dict)]
     return describe_skipped(report["count"], named)
 

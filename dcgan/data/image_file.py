@@ -189,7 +189,9 @@ def _crop_and_resize(img, size: int):
 
     side = min(img.size)
     left, top = (img.width - side) // 2, (img.height - side) // 2
-    return img.resize((size, size), Image.BILINEAR, box=(left, top, left + side, top + side), reducing_gap=2.0)
+    return img.resize(
+        (size, size), Image.Resampling.BILINEAR, box=(left, top, left + side, top + side), reducing_gap=2.0
+    )
 
 
 def _file_name(file) -> str:

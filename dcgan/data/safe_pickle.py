@@ -8,15 +8,23 @@ before anything is called. Dicts, lists, strings and numbers need no names, so t
 
 from __future__ import annotations
 
+import importlib
 import pickle
 from pathlib import Path
 
 import numpy as np
 
-try:  # numpy 2 moved numpy.core to numpy._core; files pickled under either name refer to this function
-    from numpy._core.multiarray import _reconstruct
-except ImportError:  # numpy 1.x
-    from numpy.core.multiarray import _reconstruct
+
+def _multiarray():
+    """numpy's multiarray module: numpy 2 moved numpy.core to numpy._core (files pickled under either name
+    refer to its _reconstruct)."""
+    try:
+        return importlib.import_module("numpy._core.multiarray")
+    except ImportError:  # numpy 1.x
+        return importlib.import_module("numpy.core.multiarray")
+
+
+_reconstruct = _multiarray()._reconstruct
 
 LATIN1 = "latin1"
 

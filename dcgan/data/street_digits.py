@@ -44,7 +44,7 @@ def _glyph_grid(scale, angle, shear, shift, out_size):
     a = torch.stack([torch.stack([cos, cos * shear - sin], -1), torch.stack([sin, sin * shear + cos], -1)], 1)
     inverse = torch.linalg.inv(a * scale.view(n, 1, 1))
     theta = torch.cat([inverse, -(inverse @ shift.unsqueeze(-1))], 2)  # image -> glyph, as grid_sample wants
-    return F.affine_grid(theta, (n, 1, out_size, out_size), align_corners=False)
+    return F.affine_grid(theta, [n, 1, out_size, out_size], align_corners=False)
 
 
 def _sample_glyph(masks, font, digit, grid):
