@@ -193,6 +193,13 @@ class RunConfig:
 SECTIONS = {"model": ModelConfig, "data": DataConfig, "train": TrainConfig}
 
 
+def field_kind(f: dataclasses.Field) -> str:
+    """A field's type as a word: "int", "float", "bool" or "str" (annotations are strings here, from
+    `from __future__ import annotations`; a class is named by its __name__ all the same)."""
+    annotation = f.type
+    return annotation if isinstance(annotation, str) else annotation.__name__
+
+
 def field_index() -> dict[str, tuple[str, dataclasses.Field]]:
     """Flat field name -> (section, field); 'name' maps to the top level."""
     index = {"name": ("", next(f for f in dataclasses.fields(RunConfig) if f.name == "name"))}
@@ -236,8 +243,7 @@ def apply_overrides(config: RunConfig, overrides: dict) -> RunConfig:
             raise ConfigError(f"unknown setting {key!r}")
         section, f = index[short]
         target = getattr(config, section) if section else config
-        kind = f.type if isinstance(f.type, str) else f.type.__name__
-        setattr(target, short, _coerce(value, kind, key))
+        setattr(target, short, _coerce(value, field_kind(f), key))
     return config
 
 
@@ -252,8 +258,7 @@ def section_from_dict(klass, raw, where: str):
         raise ConfigError(f"{where}: unknown setting {unknown[0]!r}")
     values = {}
     for key, value in raw.items():
-        kind = fields[key].type if isinstance(fields[key].type, str) else fields[key].type.__name__
-        values[key] = _coerce(value, kind, key)
+        values[key] = _coerce(value, field_kind(fields[key]), key)
     return klass(**values)
 
 

@@ -42,6 +42,12 @@ class RunLock:
     def held(self) -> bool:
         return self.fd is not None
 
+    def held_fd(self) -> int:
+        """The open file that holds the lock (to hand to a child); only while this process holds it."""
+        if self.fd is None:
+            raise RuntimeError(f"run {self.run_name}'s lock is not held by this process")
+        return self.fd
+
     def acquire(self) -> None:
         """Hold the lock; RunLocked (saying by which process) if another process holds it."""
         if self.fd is not None:
@@ -76,7 +82,7 @@ class RunLock:
 
         Only closed, never unlocked: LOCK_UN would drop the lock for the child too (it is one open file)."""
         self._write_owner(child_pid)
-        os.close(self.fd)
+        os.close(self.held_fd())
         self.fd = None
 
     def release(self) -> None:
@@ -89,8 +95,9 @@ class RunLock:
     def _write_owner(self, pid: int) -> None:
         """Written in place (the lock belongs to this file, so it cannot be replaced by a new one)."""
         data = json.dumps({"pid": pid, "since": time.time()}).encode()
-        os.ftruncate(self.fd, 0)
-        os.pwrite(self.fd, data, 0)
+        fd = self.held_fd()
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, data, 0)
 
 
 def _lock_exclusive(fd: int, path: Path, run_name: str) -> None:

@@ -74,7 +74,8 @@ def launch(run: RunDirectory, lr: float | None = None, restart: bool = False) ->
     try:
         prepare_resume(run, lr, restart)
         run.write_status(state="starting", message="waiting for the trainer to start", error=None)
-        env = {**os.environ, LOCK_FD_ENV: str(run.lock.fd), "PYTHONUNBUFFERED": "1"}
+        lock_fd = run.lock.held_fd()
+        env = {**os.environ, LOCK_FD_ENV: str(lock_fd), "PYTHONUNBUFFERED": "1"}
         with open(run.log_path, "ab") as log:
             child = subprocess.Popen(
                 [sys.executable, "-m", "dcgan", "worker", str(run.path)],
@@ -83,7 +84,7 @@ def launch(run: RunDirectory, lr: float | None = None, restart: bool = False) ->
                 stdin=subprocess.DEVNULL,
                 env=env,
                 start_new_session=True,
-                pass_fds=(run.lock.fd,),
+                pass_fds=(lock_fd,),
             )
     except BaseException:
         run.release_lock()
