@@ -102,7 +102,7 @@ def _train_in_terminal(run) -> int:
 
     print(f"run folder: {run.path}", file=sys.stderr)
     bar = preparing = None
-    scores_shown = set()
+    scores_shown: set[int | None] = set()  # the steps whose score was printed
 
     def progress(status: dict) -> None:
         nonlocal bar, preparing
@@ -159,7 +159,7 @@ def _show_preparing(status: dict, bar):
     return bar
 
 
-def _print_new_score(record: dict | None, shown: set, bar) -> None:
+def _print_new_score(record: dict | None, shown: set[int | None], bar) -> None:
     """A quality score, once, on its own line above the progress bar, with its classifier's accuracy."""
     from dcgan.quality.score import describe_score
 

@@ -126,9 +126,9 @@ def train_networks(
     shape = shape or NetworkShape()
     for c in configs:
         c.validate()
-    device = resolve_device(device)
-    nets = StackedNetworks(configs, shape, device)
-    on = lambda t: t.to(device)
+    torch_device = resolve_device(device)  # "auto" or a name, as the torch device the tensors go to
+    nets = StackedNetworks(configs, shape, torch_device)
+    on = lambda t: t.to(torch_device)
     train_x, train_y, val_x, val_y = on(data.train_x), on(data.train_y), on(data.val_x), on(data.val_y)
     test_x, test_y = on(data.test_x), on(data.test_y)
     P, rows = 2 * len(configs), len(configs)
@@ -136,7 +136,7 @@ def train_networks(
     limits = [c.iterations for c in configs] * 2
     eval_every = [c.eval_every for c in configs] * 2
     total = max(limits)
-    stack = _LiveStack(nets, list(range(P)), limits, device)
+    stack = _LiveStack(nets, list(range(P)), limits, torch_device)
     order = torch.Generator().manual_seed(configs[0].seed)  # one batch stream for every network
     perm, cursor = on(torch.randperm(len(data.train_x), generator=order)), 0
     for it in range(1, total + 1):
@@ -197,9 +197,9 @@ class _LiveStack:
         """Take the test accuracy of networks `done` (positions in the stack) and drop them from it."""
         self._note_divergence(results)
         finished = self.nets if len(done) == len(self.alive) else self.nets.subset(done)
-        accuracy = finished.accuracy(test_x, test_y).cpu() if done else []
+        accuracy: list[float] = finished.accuracy(test_x, test_y).cpu().tolist() if done else []
         for j, a in zip(done, accuracy):
-            results[self.alive[j]].test_accuracy = a.item()
+            results[self.alive[j]].test_accuracy = a
         keep = [j for j in range(len(self.alive)) if j not in set(done)]
         if keep and done:
             picked = torch.tensor(keep, device=self.limits.device)
@@ -341,10 +341,10 @@ def load_lab_data(data_dir: str = "", limit: int = 0, shape: NetworkShape | None
     cfg = DataConfig(dataset=dataset, data_dir=data_dir, limit=limit)
     train = load_images(cfg, 28, 1, "train")
     flat = lambda images: images.flatten(1).float() / 255 if dataset == "mnist" else ink(images)
-    x, y = flat(train.images), train.labels.long()
+    x, y = flat(train.images), train.required_labels().long()
     if dataset == "street-digits" or has_split("mnist", root, "test"):
         test = load_images(cfg, 28, 1, "test")
-        test_x, test_y = flat(test.images), test.labels.long()
+        test_x, test_y = flat(test.images), test.required_labels().long()
     else:  # MNIST's test files are optional: hold the test images out of the training set
         n_test = len(x) // 6  # MNIST's own proportion: 10,000 test images to 60,000 training ones
         x, y, test_x, test_y = x[:-n_test], y[:-n_test], x[-n_test:], y[-n_test:]

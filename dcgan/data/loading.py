@@ -31,6 +31,13 @@ class ImageSet:
     def __len__(self) -> int:
         return self.images.shape[0]
 
+    def required_labels(self) -> torch.Tensor:
+        """The labels, for what cannot work without them (the scoring classifier, the batch-norm lab);
+        DatasetUnavailable for an unlabelled set, which those never choose."""
+        if self.labels is None:
+            raise DatasetUnavailable(f"{self.name} has no labels: only a labelled dataset can be used here")
+        return self.labels
+
 
 def data_dir(cfg: DataConfig) -> Path:
     return data_root(cfg.data_dir)

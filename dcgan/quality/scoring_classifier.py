@@ -116,12 +116,13 @@ def train_until_good(
     start, split = time.perf_counter(), split_indices(len(images))
     labels = labels.long()
     torch.manual_seed(seed)
-    model = DigitClassifier(classes).to(device, memory_format=torch.channels_last)
+    model = DigitClassifier(classes).to(device).to(memory_format=torch.channels_last)
     optimizer = torch.optim.Adam(model.parameters(), lr=LR)
     generator = torch.Generator().manual_seed(seed)
     batch, augmented = min(BATCH, len(split.train)), len(split.train) < AUGMENT_BELOW
     budget = max_epochs(len(split.train), batch)
-    best, best_state, since_best, epochs, stopped = -1.0, None, 0, 0, f"the budget of {budget} epochs"
+    best, since_best, epochs, stopped = -1.0, 0, 0, f"the budget of {budget} epochs"
+    best_state = copy.deepcopy(model.state_dict())  # replaced after the first epoch: any accuracy beats -1
     for epoch in range(budget):
         _train_epoch(model, optimizer, images, labels, split.train, batch, generator, augmented, mirror)
         epochs = epoch + 1
@@ -234,7 +235,7 @@ def ensure_classifier(data_cfg, progress=None, device: torch.device | str = "cpu
     info = dataset_info(data_cfg.dataset)
     with torch.random.fork_rng(devices=[]):  # seeded on its own: a run that trains it draws as one that found it cached
         model, report = train_until_good(
-            data.images, data.labels, info.classes, data_cfg.dataset in MIRROR_SAFE, progress, device=device
+            data.images, data.required_labels(), info.classes, data_cfg.dataset in MIRROR_SAFE, progress, device=device
         )
     save_classifier(
         path, model, dataset=data_cfg.dataset, classes=info.classes, source=source_files(data_cfg), **report

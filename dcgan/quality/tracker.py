@@ -176,7 +176,8 @@ class EpochScorer:
         seconds = time.perf_counter() - start
         self.spent_s += seconds
         # The per-sample cost as measured at the run's own count; the probed fixed part is taken as at most half.
-        self.cost = ScoreCost(self.cost.fixed_s, max(seconds - self.cost.fixed_s, seconds / 2) / plan.samples)
+        fixed_s = self._measured_cost(G).fixed_s
+        self.cost = ScoreCost(fixed_s, max(seconds - fixed_s, seconds / 2) / plan.samples)
         record = {"epoch": round(epoch, 4), "step": step, **score.to_dict(), "seconds": round(seconds, 3)}
         self.run.append_quality(record)
         status = self.run.write_status(quality=record, **self._status_fields(plan, trained_s))
@@ -187,10 +188,15 @@ class EpochScorer:
     def _plan(self, G, epoch_seconds: float) -> ScorePlan:
         """The plan: its sample count is fixed at the run's first decision (when the first epoch's length is
         known) so all its scores compare; its cadence follows the measured cost."""
-        self.cost = self.cost or self._probe(G)
-        plan = plan_scores(self.requested, epoch_seconds, self.cost, self.budget, self.fixed_samples)
+        plan = plan_scores(self.requested, epoch_seconds, self._measured_cost(G), self.budget, self.fixed_samples)
         self.fixed_samples = plan.samples
         return plan
+
+    def _measured_cost(self, G) -> ScoreCost:
+        """What a score costs: probed at the run's first decision, then as each score measured it."""
+        if self.cost is None:
+            self.cost = self._probe(G)
+        return self.cost
 
     def _measure(self, G, samples: int):
         cfg = QualityConfig(samples=samples)
