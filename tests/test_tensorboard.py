@@ -69,6 +69,7 @@ def test_event_file_holds_the_metrics_scores_grids_and_settings_of_the_run(runs_
     assert start.hparams["data.dataset"].string_value == "street-digits"
     assert start.hparams["model.g_batchnorm"].string_value == "true"
     assert start.hparams["device_used"].string_value.startswith("cpu")
+    assert "data.data_dir" not in start.hparams and "data.folder" not in start.hparams  # a path here; unset
     experiment = plugin_data_pb2.HParamsPluginData.FromString(hparams["_hparams_/experiment"]).experiment
     assert {m.name.tag for m in experiment.metric_infos} <= set(events.Tags()["scalars"])
     assert "custom_scalars__config__" in events.Tags()["tensors"]

@@ -141,13 +141,16 @@ def event_files(folder: str | Path) -> list[Path]:
 
 def run_hparams(config: dict, device_used: str | None = None) -> dict:
     """config.json's settings, flattened for the HParams page: {"model.g_width": 32, "train.lr": 0.0002, ...}.
-    Booleans become "true"/"false" (TensorBoard would show 1/0), anything else but numbers and text is JSON."""
+    Booleans become "true"/"false" (TensorBoard would show 1/0), anything else but numbers and text is JSON.
+    Unset ones (empty text, None) and where the data lives (data.data_dir, a path on this machine) are left out."""
     flat: dict = {}
     for section in ("model", "data", "train"):
         for key, value in (config.get(section) or {}).items():
+            if value is None or value == "" or (section, key) == ("data", "data_dir"):
+                continue
             if isinstance(value, bool):
                 value = "true" if value else "false"
-            elif value is not None and not isinstance(value, (int, float, str)):
+            elif not isinstance(value, (int, float, str)):
                 value = json.dumps(value)
             flat[f"{section}.{key}"] = value
     if device_used:
