@@ -3,7 +3,7 @@
 For each dataset a run trains with its preset (the app's and CLI's defaults) in a temporary folder, the
 score on at its default settings, and the run's own files say: training images/s alone (status.json's
 elapsed_s leaves the scoring out), the scoring's seconds (status.json's scoring_s: every score plus the
-timing probe), their ratio (target: at most 5%, quality_tracker.SCORE_BUDGET), how many scores of how
+timing probe), their ratio (target: at most 5%, dcgan.quality.tracker.SCORE_BUDGET), how many scores of how
 many samples the plan made, and, apart, the once-per-dataset preparation (training its classifier).
 Sets this machine cannot download are written in their real file formats (dcgan/data/stand_in_sets.py):
   mnist-1500, svhn-1500   about 1,500 labelled images in MNIST's idx / SVHN's .mat format
