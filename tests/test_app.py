@@ -28,6 +28,7 @@ def test_train_page_renders_without_runs(runs_dir):
     )  # the preview of the default dataset
 
 
+@pytest.mark.slow  # trains real runs in background processes
 def test_tiny_run_started_from_the_page_shows_progress_chart_and_samples(runs_dir):
     at = open_page("train")
     fill_form(at, image_size=16, name="tiny", device="cpu", score_samples=200, score_every=4, **TINY)
@@ -48,6 +49,7 @@ def test_tiny_run_started_from_the_page_shows_progress_chart_and_samples(runs_di
     assert any("finished" in m.value and "tiny" in m.value for m in at.markdown)
 
 
+@pytest.mark.slow  # trains real runs in background processes
 def test_a_refreshed_browser_comes_back_to_the_run_in_the_address(runs_dir):
     from conftest import tiny_config
 
@@ -100,6 +102,7 @@ def test_dataset_that_cannot_be_downloaded_says_what_to_do(runs_dir):
     ]
 
 
+@pytest.mark.slow  # trains real runs in background processes
 def test_stop_then_resume_from_the_page_continues_the_run(runs_dir):
     at = open_page("train")
     fill_form(at, image_size=16, name="long", device="cpu", **{**TINY, "epochs": 400})
@@ -126,6 +129,7 @@ def test_stop_then_resume_from_the_page_continues_the_run(runs_dir):
     assert steps == sorted(set(steps)) and steps[-1] > stopped_at  # continued, no step written twice
 
 
+@pytest.mark.slow  # trains real runs in background processes
 def test_runs_are_compared_and_deleted_with_confirmation(runs_dir):
     from conftest import tiny_config
 
@@ -145,6 +149,7 @@ def test_runs_are_compared_and_deleted_with_confirmation(runs_dir):
     assert not (runs_dir / "alpha").exists() and not (runs_dir / "beta").exists()
 
 
+@pytest.mark.slow  # trains real runs in background processes
 def test_diverged_run_offers_a_resume_with_half_the_learning_rate(runs_dir):
     from conftest import tiny_config
 
@@ -168,6 +173,7 @@ def test_diverged_run_offers_a_resume_with_half_the_learning_rate(runs_dir):
     wait_for_state(run.path, ("stopped", "finished"))
 
 
+@pytest.mark.slow  # trains real runs in background processes
 def test_train_page_plots_the_quality_score_and_class_histogram(runs_dir, monkeypatch):
     from conftest import tiny_config
 

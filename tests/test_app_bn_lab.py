@@ -32,6 +32,7 @@ def stop_job(at: AppTest, key: str) -> None:
     wait_for_job(at, key)
 
 
+@pytest.mark.slow  # trains the pair 300 iterations in a background job
 def test_bn_lab_trains_a_pair_live_and_reports_test_accuracies(runs_dir, small_lab_data):
     at = open_page("bn_lab")
     assert any("first comparison" in i.value for i in at.info)
@@ -124,6 +125,7 @@ def test_bn_lab_inference_demo_shows_the_collapse(runs_dir, small_lab_data):
     )
 
 
+@pytest.mark.slow  # trains two real DCGAN runs in background processes
 def test_bn_lab_starts_two_dcgan_runs_differing_only_in_batch_norm(runs_dir):
     from dcgan.runs.directory import RunDirectory
 
@@ -148,6 +150,7 @@ def test_bn_lab_starts_two_dcgan_runs_differing_only_in_batch_norm(runs_dir):
     assert on.name in chart.proto.spec and off.name in chart.proto.spec
 
 
+@pytest.mark.slow  # trains two real DCGAN runs in background processes
 def test_bn_lab_starts_no_second_dcgan_pair_while_the_first_trains(runs_dir):
     """The DCGAN pair is two processes that outlive the tab (runs, with their own Stop); a second click
     while they train would pile two more onto the same cores."""

@@ -1,5 +1,6 @@
 """The latent explorer page through AppTest: sliders, interpolation, uploads, projection."""
 
+import pytest
 from apptest_helpers import open_page, wait_for_state, widget
 from conftest import ROOT
 from streamlit.testing.v1 import AppTest
@@ -29,6 +30,7 @@ def test_latent_page_slider_changes_the_image_and_reset_brings_it_back(runs_dir)
     ] != 5 and f"seed {at.session_state['lat-seed']}, moved by the sliders" in image_urls(at)
 
 
+@pytest.mark.slow  # renders 21 frames and encodes a GIF
 def test_latent_page_interpolation_renders_n_frames_and_a_gif(runs_dir):
     at = open_page("latent")
     widget(at, "int-steps").set_value(7).run()
@@ -42,6 +44,7 @@ def test_latent_page_interpolation_renders_n_frames_and_a_gif(runs_dir):
     assert any("whole numbers" in e.value for e in at.error)
 
 
+@pytest.mark.slow  # trains a real run in a background process
 def test_latent_page_lists_run_generators_and_arithmetic_needs_each_concept(runs_dir):
     from conftest import tiny_config
 
@@ -81,6 +84,7 @@ def test_latent_page_refuses_foreign_and_malicious_uploads(runs_dir, tmp_path):
     assert not (tmp_path / "pwned").exists()
 
 
+@pytest.mark.slow  # optimises z for 50 steps through the page
 def test_projection_from_the_page_then_moved_with_the_sliders(runs_dir):
     import io as _io
 

@@ -121,6 +121,7 @@ def test_retiring_done_and_diverged_networks_from_the_stack_changes_no_result(da
     assert kept[0][0].diverged_at is not None and kept[1][0].validation[-1][0] == 30
 
 
+@pytest.mark.slow  # trains six networks 120 iterations (a stop at the next batch is checked quickly below)
 def test_stopping_early_reports_how_far_each_network_got(data):
     configs = [
         LabConfig(iterations=40, eval_every=10),

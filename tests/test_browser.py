@@ -17,6 +17,8 @@ if not shutil.which(CHROMIUM) and not os.environ.get("CI"):
 
 SCREENSHOTS = ROOT / "test-output"
 
+pytestmark = pytest.mark.slow  # a Streamlit server and a real chromium
+
 
 def test_start_watch_and_stop_a_run_in_chromium(runs_dir):
     with streamlit_server({"DCGAN_RUNS_DIR": str(runs_dir)}) as url, playwright_api.sync_playwright() as p:

@@ -96,6 +96,7 @@ def test_bad_input_exits_2_with_one_line(capsys, runs_dir, args, message, monkey
     assert not runs_dir.exists() or not any(runs_dir.iterdir())  # no half-made run folder left behind
 
 
+@pytest.mark.slow  # trains the lab's pair and all 15 table rows
 def test_bn_lab_pair_and_table_from_the_terminal(capsys, data_dir):
     code, out, err = run_cli(capsys, "bn-lab", "pair", "--iterations", "300", "--eval-every", "100", "--limit", "3000")
     assert code == 0, err

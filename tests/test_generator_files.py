@@ -287,6 +287,7 @@ def test_mutations_are_deterministic_and_cover_every_kind():
     assert {name.split("(")[1].split(":")[0] for name in first} == {m.__name__[1:] for m in MUTATIONS}
 
 
+@pytest.mark.slow  # a fresh Python process that loads hundreds of mutated files
 def test_every_mutated_generator_file_loads_or_is_refused_clearly_without_growing_memory(fresh_process):
     report = fresh_process["fuzz"]
     assert report["crashed"] == [], "\n".join(report["crashed"])
@@ -321,6 +322,7 @@ def wide_settings_small_tensors() -> dict:
 MEMORY_OF_A_REFUSAL_MB = 50  # building the network the settings claim would take about 900 MB
 
 
+@pytest.mark.slow  # a fresh Python process that loads hundreds of mutated files
 def test_settings_that_do_not_fit_the_tensors_are_refused_before_the_network_is_built(fresh_process):
     result = fresh_process["wide"]
     assert result["message"] and result["message"].startswith("wide.pt does not match its own model settings")

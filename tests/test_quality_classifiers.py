@@ -38,6 +38,8 @@ from dcgan.quality.tracker import BUDGET_ENV
 SET_SIZE = 1500
 FORMATS = {"mnist": (write_mnist_format, 1), "svhn": (write_svhn_format, 3)}  # writer, channels of a run
 
+pytestmark = pytest.mark.slow  # every test here trains a scoring classifier (the two formats' take minutes)
+
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):

@@ -1,6 +1,7 @@
 """The quality score in the terminal: the scoring classifier's training on its own progress bar before the
 run's first, each score on its own line with its classifier's accuracy, and the scoring's share of the time."""
 
+import pytest
 from test_quality_classifiers import write_random_labels
 
 from dcgan.cli import main
@@ -26,6 +27,7 @@ TINY = [
 ]
 
 
+@pytest.mark.slow  # trains a scoring classifier
 def test_the_terminal_shows_the_classifiers_training_its_accuracy_and_an_unreliable_score(
     tmp_path, runs_dir, capsys, monkeypatch
 ):

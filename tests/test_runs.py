@@ -28,6 +28,7 @@ def _process_state(pid: int) -> str | None:
         return None
 
 
+@pytest.mark.slow  # a background trainer process
 def test_background_run_outlives_the_call_and_finishes(runs_dir):
     started = time.time()
     run = start_run(tiny_config("bg"))
@@ -44,6 +45,7 @@ def test_background_run_outlives_the_call_and_finishes(runs_dir):
     assert summary["name"] == "bg" and summary["state"] == "finished" and summary["d_loss"] is not None
 
 
+@pytest.mark.slow  # background trainer processes
 def test_second_start_of_a_live_run_is_refused_then_stop_and_resume(runs_dir):
     run = start_run(tiny_config("long", epochs=200))
     with pytest.raises(RunLocked, match="already being trained"):
@@ -61,6 +63,7 @@ def test_second_start_of_a_live_run_is_refused_then_stop_and_resume(runs_dir):
     assert not run.path.exists()
 
 
+@pytest.mark.slow  # 8 processes x 50 trials
 def test_lock_race_has_exactly_one_winner_every_time(tmp_path):
     """8 processes x 50 trials at the same instant: the old lock (an empty file, written afterwards) let
     two win 13 times in 20."""
@@ -115,6 +118,7 @@ def test_lock_of_a_killed_process_is_free_and_names_its_holder(tmp_path):
     assert run.lock_owner() is None
 
 
+@pytest.mark.slow  # a background trainer process
 def test_refused_resume_with_a_new_learning_rate_changes_nothing(runs_dir):
     run = start_run(tiny_config("busy", epochs=500))
     config_before = run.config_path.read_bytes()
@@ -125,6 +129,7 @@ def test_refused_resume_with_a_new_learning_rate_changes_nothing(runs_dir):
     wait_for(run, {"stopped"})
 
 
+@pytest.mark.slow  # two trainer processes
 def test_two_resumes_at_once_one_trains_the_other_is_refused(runs_dir):
     import subprocess
     import sys

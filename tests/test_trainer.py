@@ -123,6 +123,7 @@ def _worker(run):
     )
 
 
+@pytest.mark.slow  # a worker process and two 96-step runs at 32 px
 def test_kill_minus_9_mid_epoch_resumes_without_gaps_or_duplicates(runs_dir):
     # With the per-epoch quality score on: loading its classifier once drew from the global RNG after the
     # resume had restored it, and the resumed run drifted from the reference; this guards against that.
