@@ -2,6 +2,7 @@
 of killed writes. Each gives a clear message or is handled, and nothing trained is lost."""
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -15,12 +16,20 @@ from dcgan.runs.manage import create_run, delete_run, list_runs
 from dcgan.train.trainer import train_run
 
 
-@pytest.fixture()
-def trained(runs_dir):
-    """A finished tiny run (16 steps, a checkpoint at each epoch's end) to damage."""
-    run = create_run(tiny_config("trained", epochs=2))
+@pytest.fixture(scope="module")
+def trained_once(tmp_path_factory, data_dir) -> Path:
+    """A finished tiny run (16 steps, a checkpoint at each epoch's end), trained once for this module."""
+    run = create_run(tiny_config("trained", epochs=2), tmp_path_factory.mktemp("trained-once"))
     train_run(run)
-    return run
+    return run.path
+
+
+@pytest.fixture()
+def trained(runs_dir, trained_once):
+    """A copy of that run in this test's runs folder, to damage (the files hold no path of their own)."""
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(trained_once, runs_dir / "trained")
+    return RunDirectory(runs_dir / "trained")
 
 
 def cli(capsys, *args):
@@ -197,6 +206,7 @@ def fill(folder: Path) -> Path:
     return filler
 
 
+@pytest.mark.slow  # a 240-step run on a tmpfs filled to the last byte
 def test_disk_full_mid_run_fails_clearly_keeps_the_checkpoint_and_resumes(small_disk, capsys):
     from dcgan.runs.checkpoint import load_checkpoint
 
@@ -231,6 +241,7 @@ def test_new_run_on_a_full_disk_leaves_nothing_behind(small_disk, capsys):
     filler.unlink()
 
 
+@pytest.mark.slow  # restarts the run in a background process
 def test_app_offers_a_deliberate_restart_when_the_checkpoint_is_gone(trained):
     from apptest_helpers import wait_for_state
 
