@@ -19,10 +19,12 @@ Optional: without the `tensorboard` package (pip install 'dcgan-studio[tensorboa
 training is unchanged; it is imported only when a trainer starts, so the CLI and a GPU box do not need it.
 
 Only the trainer writes, the process holding the run's lock. Each file starts with a SessionLog START at
-the step training continues from (what SummaryWriter's purge_step writes, but in every file: TensorBoard's
-server takes a run's first START for its beginning): at a resume TensorBoard then hides what the killed
-process logged after the checkpoint, as discard_after drops those metrics lines, so the curves do not
-zig-zag. A run started again from step 0 deletes the old files.
+the first step it will log, the checkpoint's + 1 (what SummaryWriter's purge_step writes, but in every
+file: TensorBoard's Python loader takes a run's first START for its beginning): at a resume TensorBoard then
+hides what the killed process logged after the checkpoint, as discard_after drops those metrics lines, so
+the curves do not zig-zag. (Its Rust data server, the default where installed, ignores STARTs, but a step
+logged again replaces the old point: the same curves once the resumed run has passed the killed one's last
+step.) A run started again from step 0 deletes the old files.
 
 Written synchronously under a lock (the scalars from the training loop, the grids from the trainer's writer
 thread), flushed at checkpoints, every FLUSH_SECONDS and on close: a few hundred bytes per metrics line.
@@ -84,10 +86,11 @@ _file_numbers = count()
 
 # -- the file format: TFRecord framing, with a CRC-32C fast enough for images -----------------------------------
 class _Crc32c:
-    """CRC-32C (Castagnoli), as TensorFlow's record format checks it. tensorboard's own is a byte-at-a-time Python
-    loop: 50 ms for a 180 KB sample grid on this CPU, holding the GIL against the training loop. Here a long input
-    is cut into BLOCK-byte blocks whose CRC registers numpy advances together, then joined in order (the CRC is
-    linear: a block moves the register as BLOCK zero bytes would, XOR the block's own CRC from 0): 3 ms."""
+    """CRC-32C (Castagnoli), as TensorFlow's record format checks it. tensorboard's own is a byte-at-a-time
+    Python loop: 30-50 ms for a 180 KB sample grid on a 2-core CPU, holding the GIL against the training loop.
+    Here a long input is cut into BLOCK-byte blocks whose CRC registers numpy advances together, then joined in
+    order (the CRC is linear: a block moves the register as BLOCK zero bytes would, XOR the block's own CRC
+    from 0): 3 ms."""
 
     BLOCK = 512
     POLY = 0x82F63B78  # reflected
