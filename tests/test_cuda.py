@@ -26,7 +26,7 @@ def cuda_run(runs_dir):
 def test_a_tiny_run_on_cuda_finishes_with_its_device_and_metrics(cuda_run):
     assert cuda_run.read_config()["device_used"].startswith("cuda")
     records = cuda_run.read_metrics().records
-    assert [r["step"] for r in records] == list(range(2, 17, 2))
+    assert [r["step"] for r in records] == [1, *range(2, 17, 2)]  # the first step after a start, then every log_every
     assert all(torch.isfinite(torch.tensor([r["d_loss"], r["g_loss"]])).all() for r in records)
     assert cuda_run.lock_owner() is None
 
@@ -61,4 +61,7 @@ def test_a_cuda_run_resumes_on_the_cpu(cuda_run):
     cuda_run.write_config(raw)
     final = train_run(cuda_run)
     assert final["state"] == "finished" and final["step"] == 24
-    assert [r["step"] for r in cuda_run.read_metrics().records] == list(range(2, 25, 2))
+    assert [r["step"] for r in cuda_run.read_metrics().records] == [
+        1,
+        *range(2, 25, 2),
+    ]  # a resume logs every log_every

@@ -104,14 +104,20 @@ def test_damaged_metrics_lines_are_skipped_counted_and_resume_goes_on(trained):
     with open(trained.metrics_path, "ab") as f:
         f.write(b'\xff\xfe not utf-8\n{"step": "oops", "d_loss": 1.0}\n[1, 2]\n')
     read = trained.read_metrics()
-    assert read.skipped == 3 and [r["step"] for r in read.records] == list(range(2, 17, 2))
+    assert read.skipped == 3 and [r["step"] for r in read.records] == [
+        1,
+        *range(2, 17, 2),
+    ]  # the first step after a start, then every log_every
     at = open_page("train", run="trained")
     assert any("3 damaged lines of metrics.jsonl" in w.value for w in at.warning)
     config = json.loads(trained.config_path.read_text())
     trained.write_config({**config, "train": {**config["train"], "epochs": 3}})
     assert train_run(trained)["step"] == 24
     read = trained.read_metrics()
-    assert read.skipped == 0 and [r["step"] for r in read.records] == list(range(2, 25, 2))
+    assert read.skipped == 0 and [r["step"] for r in read.records] == [
+        1,
+        *range(2, 25, 2),
+    ]  # a resume logs every log_every
 
 
 def test_lost_checkpoint_refuses_resume_and_restart_is_deliberate(trained, capsys):
@@ -124,7 +130,10 @@ def test_lost_checkpoint_refuses_resume_and_restart_is_deliberate(trained, capsy
     assert trained.metrics_path.read_bytes() == metrics_before  # nothing erased by the refusals
     code, _, err = cli(capsys, "resume", "trained", "--restart")
     assert code == 0 and "finished" in err
-    assert [r["step"] for r in trained.read_metrics().records] == list(range(2, 17, 2))
+    assert [r["step"] for r in trained.read_metrics().records] == [
+        1,
+        *range(2, 17, 2),
+    ]  # the first step after a start, then every log_every
 
 
 def test_edited_config_that_no_longer_matches_the_checkpoint_names_the_setting(trained, capsys):
@@ -254,7 +263,10 @@ def test_app_offers_a_deliberate_restart_when_the_checkpoint_is_gone(trained):
     widget(at, f"restart:{trained.path}").click().run()
     assert not at.exception
     assert wait_for_state(trained.path, ("finished",)) == "finished"
-    assert [r["step"] for r in trained.read_metrics().records] == list(range(2, 17, 2))
+    assert [r["step"] for r in trained.read_metrics().records] == [
+        1,
+        *range(2, 17, 2),
+    ]  # the first step after a start, then every log_every
 
 
 @pytest.mark.parametrize("damage", ["missing-key", "nan-weights", "text"])

@@ -42,7 +42,7 @@ def test_event_file_holds_the_metrics_scores_grids_and_settings_of_the_run(runs_
     events = accumulator(run)
 
     metrics = run.read_metrics().records
-    assert [r["step"] for r in metrics] == list(range(2, 17, 2))
+    assert [r["step"] for r in metrics] == [1, *range(2, 17, 2)]  # the first step after a start, then every log_every
     for key, tag in METRIC_TAGS.items():  # every metrics.jsonl line, at its step, the same number
         assert [(e.step, e.value) for e in events.Scalars(tag)] == [
             (r["step"], pytest.approx(r[key], rel=1e-6)) for r in metrics
@@ -96,7 +96,7 @@ def test_a_resume_hides_what_the_killed_process_logged_after_its_checkpoint(runs
     assert final["state"] == "finished"
     assert len(event_files(run.path)) == 2  # one file per training process
     metric_steps = [r["step"] for r in run.read_metrics().records]
-    assert metric_steps == list(range(2, 17, 2))
+    assert metric_steps == [1, *range(2, 17, 2)]  # a new run's first step, then every log_every
     events = accumulator(run)
     for tag in METRIC_TAGS.values():
         assert steps(events, tag) == metric_steps, tag  # no 10, 12, 10, 12 zig-zag
@@ -147,7 +147,10 @@ def test_a_failing_event_file_is_said_once_and_training_goes_on(runs_dir, monkey
     run = create_run(tiny_config("full-board", epochs=2))
     final = train_run(run)
     assert final["state"] == "finished" and final["step"] == 16
-    assert [r["step"] for r in run.read_metrics().records] == list(range(2, 17, 2))
+    assert [r["step"] for r in run.read_metrics().records] == [
+        1,
+        *range(2, 17, 2),
+    ]  # the first step after a start, then every log_every
     assert "disk full" in final["tensorboard"] and "training goes on" in final["tensorboard"]
     said = [line for line in capsys.readouterr().err.splitlines() if line.startswith("tensorboard:")]
     assert len(said) == 1 and "disk full" in said[0]
@@ -162,4 +165,19 @@ def test_a_restart_from_step_0_deletes_the_old_event_files(runs_dir):
     train_run(run)
     new = event_files(run.path)
     assert len(old) == len(new) == 1 and old != new
-    assert steps(accumulator(run), "loss/d_loss") == [2, 4, 6, 8]
+    assert steps(accumulator(run), "loss/d_loss") == [
+        r["step"] for r in run.read_metrics().records
+    ]  # the new run alone
+
+
+@pytest.mark.parametrize("size", [0, 1, 511, 512, 513, 4096 + 7, 200_000])
+def test_the_fast_record_checksum_is_tensorflows_crc32c(size):
+    """The sample grids' records are checksummed block-wise with numpy; TensorBoard's readers check them."""
+    import random
+
+    from tensorboard.compat.tensorflow_stub.pywrap_tensorflow import masked_crc32c
+
+    from dcgan.runs.tensorboard_log import _Crc32c
+
+    data = random.Random(size).randbytes(size)
+    assert _Crc32c().masked(data) == masked_crc32c(data)

@@ -39,7 +39,7 @@ def test_tiny_run_writes_the_whole_run_folder(runs_dir):
     config = json.loads(run.config_path.read_text())
     assert config["version"] and config["device_used"].startswith("cpu") and config["model"]["g_width"] == 8
     records = run.read_metrics()[0]
-    assert [r["step"] for r in records] == [2, 4, 6, 8]
+    assert [r["step"] for r in records] == [1, 2, 4, 6, 8]  # a new run logs its first step at once
     assert {"epoch", "images_seen", "d_loss", "g_loss", "d_real", "d_fake", "images_per_s", "time"} <= records[0].keys()
     assert 0 < records[-1]["d_real"] < 1 and records[-1]["images_seen"] == 8 * 32
     assert [step for step, _ in run.samples()][-1] == 8
@@ -68,7 +68,7 @@ def test_divergence_is_reported_with_the_step_and_keeps_last_good_checkpoint(run
     run = create_run(tiny_config(lr=1e30, epochs=2))
     final = train_run(run)
     assert final["state"] == "diverged"
-    assert "NaN or infinite between steps 0 and 2" in final["message"] and "lower learning rate" in final["message"]
+    assert "NaN or infinite between steps 0 and 1" in final["message"] and "lower learning rate" in final["message"]
     assert "the last good checkpoint is at step 0" in final["message"]  # the one written before the first step
     checkpoint = load_checkpoint(run.checkpoint_path)
     assert checkpoint["step"] == 0 and finite_weights(checkpoint)
@@ -107,10 +107,10 @@ def test_divergence_mid_run_keeps_the_last_epochs_checkpoint_finite_and_the_run_
     assert "between steps 8 and 10" in final["message"] and "the last good checkpoint is at step 8" in final["message"]
     checkpoint = load_checkpoint(run.checkpoint_path)
     assert checkpoint["step"] == 8 and finite_weights(checkpoint)
-    assert metric_steps(run) == [2, 4, 6, 8] and run.lock_owner() is None  # no NaN line was written
+    assert metric_steps(run) == [1, 2, 4, 6, 8] and run.lock_owner() is None  # no NaN line was written
     monkeypatch.setattr(GanStep, "__call__", REAL_GAN_STEP)  # the data is fine again
     resumed = train_run(run)
-    assert resumed["state"] == "finished" and resumed["step"] == 16 and metric_steps(run) == list(range(2, 17, 2))
+    assert resumed["state"] == "finished" and resumed["step"] == 16 and metric_steps(run) == [1, *range(2, 17, 2)]
 
 
 def _worker(run):
@@ -146,7 +146,7 @@ def test_kill_minus_9_mid_epoch_resumes_without_gaps_or_duplicates(runs_dir):
     assert {r["name"]: r["state"] for r in list_runs()}["killed"] == "interrupted"  # status says running; nobody is
     final = train_run(run)  # ...so the run can be resumed
     assert final["state"] == "finished" and final["step"] == 96
-    assert metric_steps(run) == metric_steps(reference) == list(range(2, 97, 2))
+    assert metric_steps(run) == metric_steps(reference) == [1, *range(2, 97, 2)]
     # Same data order and RNG state after the resume: the same losses as the uninterrupted run.
     last, ref_last = run.read_metrics()[0][-1], reference.read_metrics()[0][-1]
     assert last["d_loss"] == pytest.approx(ref_last["d_loss"], rel=1e-3)
@@ -194,12 +194,12 @@ def test_an_error_inside_training_fails_the_run_with_its_reason_and_it_resumes_f
     assert "Traceback" in (run.path / "error.txt").read_text() and "in broken" in (run.path / "error.txt").read_text()
     assert run.lock_owner() is None and not run.lock.held  # released by the failed trainer
     assert {r["name"]: r["state"] for r in list_runs()}["breaks"] == "failed"
-    assert load_checkpoint(run.checkpoint_path)["step"] == 8 and metric_steps(run) == [2, 4, 6, 8, 10]
+    assert load_checkpoint(run.checkpoint_path)["step"] == 8 and metric_steps(run) == [1, 2, 4, 6, 8, 10]
 
     monkeypatch.setattr(GanStep, "__call__", REAL_GAN_STEP)
     final = train_run(run)  # from step 8: step 10's line, past the checkpoint, is dropped and written again
     assert final["state"] == "finished" and final["step"] == 16 and final["error"] is None
-    assert metric_steps(run) == list(range(2, 17, 2))
+    assert metric_steps(run) == [1, *range(2, 17, 2)]
 
 
 def test_a_data_error_before_the_first_step_fails_the_run_and_releases_the_lock(runs_dir, monkeypatch):

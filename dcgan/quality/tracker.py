@@ -18,6 +18,7 @@ import hashlib
 import math
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -100,15 +101,19 @@ class EpochScorer:
         self,
         run: RunDirectory,
         classifier: ScoringClassifier,
-        real: RealReference,
+        reference: Callable[[], tuple[RealReference, torch.Tensor]],
         requested: int,
         last_epoch: int,
-        probe_images: torch.Tensor,
         progress_fn=None,
     ):
-        self.run, self.classifier, self.real = run, classifier, real
+        self.run, self.classifier = run, classifier
         self.requested, self.last_epoch, self.budget = requested, last_epoch, score_budget()
-        self.probe_images, self.progress_fn = probe_images, progress_fn  # real images the probe classifies
+        self.progress_fn = progress_fn
+        # The real images' reference is made at the first score, not before training: the first loss point
+        # comes seconds after Start, and street-digits may still be drawing its later images then.
+        self._reference = reference
+        self._real: RealReference | None = None
+        self._probe_images: torch.Tensor | None = None
         self.cost: ScoreCost | None = None  # measured by the probe at the first decision
         self.spent_s = 0.0  # scoring seconds of this run so far, the timing probe included
         self.fixed_samples = None
@@ -117,6 +122,22 @@ class EpochScorer:
             self.spent_s = sum(r["seconds"] for r in earlier if isinstance(r.get("seconds"), (int, float)))
             samples = earlier[-1].get("samples")
             self.fixed_samples = samples if isinstance(samples, int) and samples > 0 else requested
+
+    def _prepared(self) -> tuple[RealReference, torch.Tensor]:
+        if self._real is None or self._probe_images is None:
+            real, images = self._reference()  # says what it does in status.json's message while it works
+            self._real, self._probe_images = real, images[:PROBE_REAL].clone()  # real images the probe classifies
+            self.run.write_status(message=None)
+            return real, self._probe_images
+        return self._real, self._probe_images
+
+    @property
+    def real(self) -> RealReference:
+        return self._prepared()[0]
+
+    @property
+    def probe_images(self) -> torch.Tensor:
+        return self._prepared()[1]
 
     @classmethod
     def create(
@@ -133,8 +154,9 @@ class EpochScorer:
         if classifier is None:
             return None
         classifier.model = classifier.model.to(device)
-        real, images = _reference(run, classifier, batches, data_dir(config.data) / "cache")
-        return cls(run, classifier, real, requested, config.train.epochs, images[:PROBE_REAL].clone(), progress_fn)
+        cache = data_dir(config.data) / "cache"
+        reference = lambda: _reference(run, classifier, batches, cache)
+        return cls(run, classifier, reference, requested, config.train.epochs, progress_fn)
 
     def _probe(self, G) -> ScoreCost:
         """Time the parts of a score before the first one: generating (a few samples), classifying (a batch of

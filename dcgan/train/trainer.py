@@ -25,11 +25,12 @@ from dcgan.devices import device_label, resolve_device, resolve_precision
 from dcgan.errors import CheckpointError, ResumeRefused, RunDamaged
 from dcgan.fileio import atomic_save_torch
 from dcgan.images import image_grid
-from dcgan.models import build_models
+from dcgan.models import build_models, seeded_z
 from dcgan.quality.tracker import EpochScorer
 from dcgan.runs.checkpoint import checkpoint_state, cpu_copy, load_checkpoint, ready_event
 from dcgan.runs.directory import RunDirectory
 from dcgan.runs.generator_file import export_generator
+from dcgan.runs.records import Metric
 from dcgan.runs.tensorboard_log import SAMPLES_TAG, TensorBoardLog, run_hparams
 from dcgan.train.gan_step import GanStep, GraphedStep, make_optimizers
 from dcgan.train.resuming import checkpoint_to_resume
@@ -78,7 +79,7 @@ def train_run(run: RunDirectory, progress_fn=None, abort_fn=None, lock_fd: int |
     """Train (or resume) the run in `run`; returns the final status. Never leaves the lock behind.
 
     The lock is taken here unless `run` already holds it (a resume that first changed a setting) or a
-    launcher handed it over (`lock_fd`, see runlock.py); RunLocked if another process trains the run.
+    launcher handed it over (`lock_fd`, see runs/lock.py); RunLocked if another process trains the run.
     A refused resume (ResumeRefused, a damaged config or checkpoint) raises before anything is written."""
     if not run.lock.held:
         run.acquire_lock(lock_fd)
@@ -150,7 +151,7 @@ class _Training:
         if checkpoint is not None:
             self._restore(checkpoint)
         else:
-            self.fixed_z = torch.randn(t.sample_count, cfg.model.z_dim, generator=torch.Generator().manual_seed(t.seed))
+            self.fixed_z = seeded_z(t.seed, t.sample_count, cfg.model.z_dim)
             run.write_config(
                 {
                     **cfg.to_dict(),
@@ -159,7 +160,7 @@ class _Training:
                     "created": raw.get("created", time.time()),
                 }
             )
-            reals = self.batches.images[: t.sample_count] if hasattr(self.batches, "images") else None
+            reals = self.batches.first(t.sample_count) if hasattr(self.batches, "first") else None
             if reals is not None:
                 from dcgan.fileio import atomic_save_image
 
@@ -230,6 +231,10 @@ class _Training:
         self._open_board()
         self.window_start, self.window_step = time.perf_counter(), self.step
         self.seconds_per_step = None
+        self.warming_up = True
+        # A new run logs its first step at once, so its chart has a point seconds after Start (a resume's chart
+        # has its points already, and keeps its lines' windows where they were).
+        first_step = 1 if self.step == 0 else None
         last_checkpoint = last_sample = time.perf_counter()
         state = "running"
         run.write_status(
@@ -251,7 +256,7 @@ class _Training:
                     self.step += 1
                     epoch_end = self.step % self.steps_per_epoch == 0
                     now = time.perf_counter()
-                    if self.step % t.log_every == 0 or epoch_end:
+                    if self.step % t.log_every == 0 or epoch_end or self.step == first_step:
                         state = self._log()
                         if state != "running":
                             break
@@ -301,33 +306,37 @@ class _Training:
         self.elapsed += seconds
         self.window_start, self.window_step = now, self.step
         per_step = seconds / max(steps, 1)
-        self.seconds_per_step = (
-            per_step
-            if self.seconds_per_step is None
-            else ETA_SMOOTHING * per_step + (1 - ETA_SMOOTHING) * self.seconds_per_step
-        )
+        if not self.warming_up:  # the first line's window holds the one-off start-up (and maybe data drawing)
+            self.seconds_per_step = (
+                per_step
+                if self.seconds_per_step is None
+                else ETA_SMOOTHING * per_step + (1 - ETA_SMOOTHING) * self.seconds_per_step
+            )
+        self.warming_up = False
         images_per_s = steps * self.config.train.batch_size / max(seconds, 1e-9)
         if not all(math.isfinite(v) for v in stats.values()):
             self.diverged_at = (self.step - steps, self.step)
             return "diverged"
         record = {
-            "epoch": round(self.step / self.steps_per_epoch, 4),
-            "step": self.step,
-            "images_seen": self.step * self.config.train.batch_size,
+            Metric.EPOCH: round(self.step / self.steps_per_epoch, 4),
+            Metric.STEP: self.step,
+            Metric.IMAGES_SEEN: self.step * self.config.train.batch_size,
             **{k: round(v, 6) for k, v in stats.items()},
-            "images_per_s": round(images_per_s, 1),
-            "time": round(self.elapsed, 3),
-            "timestamp": time.time(),
+            Metric.IMAGES_PER_S: round(images_per_s, 1),
+            Metric.TIME: round(self.elapsed, 3),
+            Metric.TIMESTAMP: time.time(),
         }
         self.run.append_metrics(record)
         self.board.metrics(record)
-        eta = (self.total_steps - self.step) * self.seconds_per_step
+        # None until a step has been timed after the warm-up: the app and the CLI say "estimating".
+        left = self.total_steps - self.step
+        eta = None if self.seconds_per_step is None else round(left * self.seconds_per_step, 1)
         status = self.run.write_status(
             state="running",
             epoch=record["epoch"],
             step=self.step,
             images_per_s=record["images_per_s"],
-            eta_s=round(eta, 1),
+            eta_s=eta,
             elapsed_s=round(self.elapsed, 1),
             last=record,
         )
