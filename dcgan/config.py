@@ -81,7 +81,7 @@ class ModelConfig:
 class DataConfig:
     dataset: str = "street-digits"  # one of DATASETS
     folder: str = ""  # image folder, for dataset "folder" (searched recursively)
-    data_dir: str = ""  # downloads and caches; "" = $DCGAN_DATA_DIR or <repo>/data
+    data_dir: str = ""  # downloads and caches; "" = $DCGAN_DATA_DIR or ./data (dcgan/paths.py)
     limit: int = 0  # use only the first N training images; 0 = all (tests, quick tries)
 
     def validate(self) -> None:
