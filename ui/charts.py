@@ -25,6 +25,9 @@ MAX_EPOCH_LABELS = 8  # label at most about this many boundaries (labels are wid
 COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf")
 
 
+FEW_POINTS = 20  # up to this many metrics lines, each is also drawn as a marker
+
+
 def training_figure(records: list[dict], steps_per_epoch: int | None = None, height: int = 520) -> go.Figure:
     """Two panels against step: D and G loss; D(x) and D(G(z)) with the healthy band. Epochs are marked."""
     rows = thin(records, MAX_POINTS)
@@ -43,7 +46,7 @@ def training_figure(records: list[dict], steps_per_epoch: int | None = None, hei
                 x=steps,
                 y=[r.get(key) for r in rows],
                 name=METRIC_LABELS[key],
-                mode="lines",
+                mode="lines" if len(rows) > FEW_POINTS else "lines+markers",  # a run's first point is visible
                 line={"color": color, "width": 1.6},
             ),
             row=row,
