@@ -14,7 +14,18 @@ import sys
 from pathlib import Path
 
 from dcgan.bnlab import cli as bnlab_cli
-from dcgan.config import MAX_SAMPLE_COUNT, DataConfig, apply_overrides, field_index, load_config_file
+from dcgan.config import (
+    DEVICES,
+    MAX_SAMPLE_COUNT,
+    PRECISIONS,
+    UPSAMPLING,
+    DataConfig,
+    apply_overrides,
+    field_help,
+    field_index,
+    load_config_file,
+)
+from dcgan.data.registry import DATASETS
 from dcgan.errors import ConfigError
 from dcgan.progress import ProgressBar, format_duration
 from dcgan.runs.records import Metric
@@ -28,11 +39,35 @@ class _Parser(argparse.ArgumentParser):
         raise ConfigError(f"{message} (see python -m dcgan {self.prog.split()[-1]} --help)")
 
 
+CHOICES = {"dataset": DATASETS, "device": DEVICES, "precision": PRECISIONS, "upsample": UPSAMPLING}
+
+
+def _shown(value) -> str:
+    return '""' if value == "" else str(value)
+
+
+def _default_text(name: str, f: dataclasses.Field) -> str:
+    """'default 5' (what `train` starts from: the default dataset's preset, else the field's default) and, where
+    other datasets' presets differ, those: 'default 5; svhn 25, mnist 10, ...'."""
+    from dcgan.data.presets import DATASET_PRESETS
+
+    default = f.default if f.default is not dataclasses.MISSING else None
+    by_dataset = {dataset: preset.get(name, default) for dataset, preset in DATASET_PRESETS.items()}
+    usual = by_dataset.get(DataConfig.dataset, default)
+    others = [f"{dataset} {_shown(value)}" for dataset, value in by_dataset.items() if value != usual]
+    return f"default {_shown(usual)}" + (f"; {', '.join(others)}" if others else "")
+
+
 def _add_config_flags(parser: argparse.ArgumentParser) -> None:
-    """A flag for every config field (--image-size, --no-g-batchnorm, ...), defaulting to 'not given'."""
-    for name, (section, f) in field_index().items():
+    """A flag for every config field (--image-size, --no-g-batchnorm, ...), defaulting to 'not given'. Its help is
+    the field's comment in dcgan/config.py (field_help) and the value `train` starts from."""
+    helps = field_help()
+    for name, (_, f) in field_index().items():
         flag = "--" + name.replace("_", "-")
-        help_text = f"{section or 'run'} setting (default {f.default if f.default is not dataclasses.MISSING else ''})"
+        what = helps.get(name) or name.replace("_", " ")
+        if name in CHOICES:
+            what += f" [{', '.join(CHOICES[name])}]"
+        help_text = f"{what} ({_default_text(name, f)})".replace("%", "%%")  # argparse formats help with %
         if f.type == "bool":
             parser.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction, default=None, help=help_text)
         else:

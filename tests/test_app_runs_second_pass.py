@@ -1,0 +1,29 @@
+"""Issue 14, the runs table and the CLI: the comparison's colours, legends and x axis, the delete confirmation, the
+run name's refusal, the CLI's --help and its ETA while status.json has none."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from conftest import ROOT
+
+from dcgan.config import field_help, field_index
+
+
+def test_every_train_flag_says_what_it_is_from_the_config_comment():
+    out = subprocess.run(
+        [sys.executable, "-m", "dcgan", "train", "--help"], capture_output=True, text=True, cwd=ROOT, check=True
+    ).stdout
+    flat = " ".join(out.split())  # argparse wraps the help text
+    assert 'image folder, for dataset "folder" (searched recursively)' in flat  # --folder's comment
+    assert "setting (default" not in flat  # the old placeholder help
+    assert "passes over the training images (default 5;" in flat  # the default `train` starts from
+    helps = field_help()
+    for name in field_index():
+        assert helps.get(name), f"{name} has no trailing comment in dcgan/config.py"
+    from dcgan.cli import build_parser
+
+    train = next(a for a in build_parser()._subparsers._group_actions[0].choices.items() if a[0] == "train")[1]
+    for action in train._actions:
+        assert action.help and action.help.strip(), f"{action.option_strings} has no help"
