@@ -32,7 +32,8 @@ class ProgressBar:
         fraction = min(done / self.total, 1.0)
         filled = int(fraction * self.WIDTH)
         bar = "#" * filled + "-" * (self.WIDTH - filled)
-        line = f"{self.label} [{bar}] {fraction:4.0%} {done}/{self.total} {detail} ETA {format_duration(eta_s)}"
+        eta = "estimating…" if eta_s is None else format_duration(eta_s)  # None: not yet timed (status.json's eta_s)
+        line = f"{self.label} [{bar}] {fraction:4.0%} {done}/{self.total} {detail} ETA {eta}"
         self.stream.write(("\r" + line + "\033[K") if self.tty else line + "\n")
         self.stream.flush()
 

@@ -3,6 +3,7 @@ run name's refusal, the CLI's --help and its ETA while status.json has none."""
 
 from __future__ import annotations
 
+import io
 import subprocess
 import sys
 
@@ -27,3 +28,15 @@ def test_every_train_flag_says_what_it_is_from_the_config_comment():
     train = next(a for a in build_parser()._subparsers._group_actions[0].choices.items() if a[0] == "train")[1]
     for action in train._actions:
         assert action.help and action.help.strip(), f"{action.option_strings} has no help"
+
+
+def test_progress_line_says_estimating_until_the_trainer_has_an_eta():
+    from dcgan.progress import ProgressBar
+
+    stream = io.StringIO()
+    bar = ProgressBar(100, label="run", stream=stream)
+    bar.update(3, "steps |", None, force=True)  # status.json's eta_s is None until steps after warm-up are timed
+    bar.update(50, "steps |", 90.0, force=True)
+    first, second = stream.getvalue().splitlines()
+    assert first.endswith("ETA estimating…") and "--:--" not in first
+    assert second.endswith("ETA 01:30")
