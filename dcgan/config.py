@@ -154,6 +154,30 @@ class TrainConfig:
             raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}")
 
 
+RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,79}")
+
+
+def check_run_name(name: str) -> None:
+    """ConfigError saying why `name` cannot name a run: it becomes the run's folder under the runs folder."""
+    if RUN_NAME.fullmatch(name):
+        return
+    if name.startswith("."):
+        why = (
+            {".": "'.' is the runs folder itself", "..": "'..' is the folder above it"}.get(name)
+            or ("'..' leads outside it" if name.startswith("..") else None)
+            or "a name starting with a dot is hidden (such folders are runs still being created)"
+        )
+        raise ConfigError(
+            f"run name {name!r} cannot start with a dot: the name becomes the run's folder under the runs folder, "
+            f"and {why}. Start it with a letter or digit"
+        )
+    raise ConfigError(
+        f"run name {name!r} can hold only letters, digits, '.', '_' and '-', starting with a letter or digit, at most "
+        "80 characters: the name becomes the run's folder under the runs folder"
+        + (", and a '/' would put it inside another folder" if "/" in name or "\\" in name else "")
+    )
+
+
 @dataclass
 class RunConfig:
     name: str = ""  # run folder name under the runs directory; "" = dataset + time
@@ -164,8 +188,8 @@ class RunConfig:
     def validate(self) -> RunConfig:
         """ConfigError naming the first setting that cannot work; changes nothing. Returns the config itself, so
         one read can be checked where it is made: RunConfig.from_dict(raw).validate()."""
-        if self.name and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,79}", self.name):
-            raise ConfigError(f"run name {self.name!r} must be letters, digits, '.', '_' or '-' (at most 80)")
+        if self.name:
+            check_run_name(self.name)
         self.model.validate()
         self.data.validate()
         self.train.validate()

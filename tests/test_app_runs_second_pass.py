@@ -7,6 +7,7 @@ import io
 import subprocess
 import sys
 
+import pytest
 from conftest import ROOT
 
 from dcgan.config import field_help, field_index
@@ -40,3 +41,25 @@ def test_progress_line_says_estimating_until_the_trainer_has_an_eta():
     first, second = stream.getvalue().splitlines()
     assert first.endswith("ETA estimating…") and "--:--" not in first
     assert second.endswith("ETA 01:30")
+
+
+DOT_NAMES = [("..", "'..' is the folder above it"), (".", "the runs folder itself"), (".draft", "hidden")]
+
+
+@pytest.mark.parametrize("name, why", DOT_NAMES)
+def test_a_dot_name_is_refused_with_the_reason_in_the_cli(capsys, runs_dir, name, why):
+    from dcgan.cli import main
+
+    assert main(["train", "--name", name, "--limit", "256"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and why in err and "folder under the runs folder" in err
+
+
+def test_a_dot_name_is_refused_with_the_reason_in_the_app(runs_dir):
+    from apptest_helpers import fill_form, open_page, press_start
+
+    at = open_page("train")
+    fill_form(at, name="..")
+    press_start(at)
+    assert any("'..' is the folder above it" in e.value for e in at.error), [e.value for e in at.error]
+    assert not (runs_dir.exists() and any(runs_dir.iterdir()))
