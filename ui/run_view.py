@@ -14,7 +14,7 @@ from dcgan.progress import format_duration
 from dcgan.runs.directory import ACTIVE_STATES, RunDirectory
 from dcgan.runs.live import MetricsFollower
 from dcgan.runs.manage import effective_state, request_stop, resume, run_summary
-from dcgan.train.watchdog import HEALTHY, diagnose
+from dcgan.train.watchdog import HEALTHY, diagnose, early_guidance
 from ui.charts import histogram_figure, quality_figure, training_figure
 
 REFRESH_S = 1.0
@@ -164,10 +164,19 @@ def _progress(status: dict, state: str, config: dict) -> None:
         took = format_duration(status.get("elapsed_s"))
         text = f"Finished: {epochs} epoch{'s' if epochs != 1 else ''}, {step:,} steps in {took}{speed}"
     else:
-        eta = f" · ETA {format_duration(status.get('eta_s'))}" if state in ACTIVE_STATES else ""
+        eta = f" · ETA {_eta(status, state)}" if state in ACTIVE_STATES else ""
         of_epochs = f" / {epochs}" if epochs else ""
         text = f"Epoch {status.get('epoch', 0):.2f}{of_epochs} · step {step:,} / {total:,}{speed}{eta}"
     st.progress(fraction, text=text)
+
+
+def _eta(status: dict, state: str) -> str:
+    """The trainer's estimate, or "estimating…" until it has timed steps after its warm-up (status.json's eta_s is
+    None until then, on a new run and again after each resume: the start-up is not training speed)."""
+    eta_s = status.get("eta_s")
+    if state != "running" or not isinstance(eta_s, (int, float)):
+        return "estimating…"
+    return format_duration(eta_s)
 
 
 def _skipped_files(status: dict) -> None:
@@ -185,23 +194,7 @@ def _samples(run: RunDirectory, status: dict) -> None:
     if not samples:
         st.info("The first sample grid appears after about 30 s of training, then at every epoch's end.")
         return
-    key, newest_key = f"sample:{run.path}", f"sample-newest:{run.path}"
-    # Follow the newest grid until the user moves the slider back; then stay where they put it.
-    if st.session_state.get(key) in (None, st.session_state.get(newest_key)) or st.session_state[key] > len(samples):
-        st.session_state[key] = len(samples)
-    st.session_state[newest_key] = len(samples)
-    index = (
-        st.slider(
-            "Sample grid",
-            1,
-            len(samples),
-            key=key,
-            disabled=len(samples) == 1,
-            help="Every grid the run saved, from the same fixed latent batch: watch the samples form.",
-        )
-        if len(samples) > 1
-        else 1
-    )
+    index = _sample_slider(run, len(samples))
     step, path = samples[index - 1]
     per_epoch = status.get("steps_per_epoch")
     epoch = f" · epoch {step / per_epoch:.2f}" if per_epoch else ""
@@ -214,6 +207,30 @@ def _samples(run: RunDirectory, status: dict) -> None:
     if run.reals_path.exists():
         with st.expander("Real training images, for comparison"):
             st.image(str(run.reals_path), width="stretch", output_format="PNG")
+
+
+def _sample_slider(run: RunDirectory, count: int) -> int:
+    """The grid shown (1-based): the newest, and each new one as it arrives, until the person moves the slider
+    back; then the grid they chose stays, however many arrive, until they move it to the end again.
+
+    The slider's range grows with each grid, and Streamlit makes a widget whose range changed a new widget that
+    forgets its value (back to the first grid, for good): so the chosen grid is kept here and handed to each
+    new slider through its key's session state."""
+    key, newest_key = f"sample:{run.path}", f"sample-newest:{run.path}"
+    chosen, newest = st.session_state.get(key), st.session_state.get(newest_key)
+    following = not isinstance(chosen, int) or chosen == newest or chosen > count
+    st.session_state[key] = count if following else chosen
+    st.session_state[newest_key] = count
+    if count == 1:
+        return 1
+    return st.slider(
+        "Sample grid",
+        1,
+        count,
+        key=key,
+        help="Every grid the run saved, from the same fixed latent batch: watch the samples form. At the right "
+        "end it follows the newest grid; moved back, it stays on the grid you chose.",
+    )
 
 
 def _quality(run: RunDirectory, status: dict, active: bool) -> None:
@@ -284,7 +301,11 @@ def _quality_cost(status: dict, plan) -> str:
 
 def _watchdog(run: RunDirectory, records: list[dict], status: dict, config: dict) -> None:
     lr = config.get("train", {}).get("lr", 2e-4)
-    for finding in diagnose(records, status, lr):
+    findings = diagnose(records, status, lr)
+    early = None if findings else early_guidance(records, status)
+    if early:  # hedged: before the evidence for a verdict is in, what the curves say so far
+        st.info(f"**Watchdog: {early.message}** {early.advice}")
+    for finding in findings:
         st.warning(f"**{finding.message}** {finding.advice}")
         if finding.suggested_lr and st.button(
             f"Resume from the last checkpoint with learning rate {finding.suggested_lr:g}",
