@@ -49,6 +49,18 @@ def _sample_grid(path: str, seed: int, count: int = 64):
         return image_grid(G(z))
 
 
+def _new_seed(last: int | None) -> int:
+    """A fresh random seed for each press. Not a count from 1: a shipped generator's grid is its training run's
+    fixed batch, seeded_z(seed) with the run's seed (1 for the shipped ones), so the first press showed that
+    same batch again; a random seed is never the last one, nor a small one a run is likely to have used."""
+    import secrets
+
+    seed = last
+    while seed is None or seed == last or seed < 1000:
+        seed = secrets.randbelow(2**31)
+    return seed
+
+
 shipped = shipped_generators()
 if shipped:
     st.subheader("Samples from a shipped generator")
@@ -57,12 +69,14 @@ if shipped:
     with left:
         chosen = st.selectbox("Generator", names, key="home-generator")
         if st.button("New samples", key="home-new-samples", help="Fresh random z, drawn by the generator now."):
-            st.session_state["home-seed"] = st.session_state.get("home-seed", 0) + 1
+            st.session_state["home-seed"] = _new_seed(st.session_state.get("home-seed"))
         generator = shipped[names.index(chosen)]
         st.caption(f"`checkpoints/{generator['path'].name}`: explore it without training anything.")
     with right:
-        seed = st.session_state.get("home-seed", 0)
-        if seed == 0 and generator["grid"]:
+        seed = st.session_state.get("home-seed")
+        if seed is None and not generator["grid"]:  # no saved grid to show first: draw one, kept for the session
+            seed = st.session_state["home-seed"] = _new_seed(None)
+        if seed is None:
             st.image(str(generator["grid"]), width=480, caption=f"{chosen}: its fixed latent batch")
         else:
             from dcgan.errors import CheckpointError
