@@ -38,7 +38,19 @@ try:
 except ConfigError as err:  # the runs folder (DCGAN_RUNS_DIR) is a file
     st.error(str(err))
     st.stop()
-with st.expander("Start a new run", expanded=not any(r["state"] in ACTIVE_STATES for r in runs)):
+open_name = st.session_state.get("open-run") or st.query_params.get("run")
+names = [r["name"] for r in runs]
+if open_name and open_name not in names:  # deleted, or a mistyped address: say so, and fix the address
+    st.warning(f"There is no run named {open_name!r} (deleted, or a mistyped address). Open one from the table below.")
+    st.session_state.pop("open-run", None)
+    st.query_params.pop("run", None)
+elif not open_name:
+    active = [r["name"] for r in runs if r["state"] in ACTIVE_STATES]
+    open_name = (active or names or [None])[0]
+# Collapsed while a run is shown below, so after Start, Stop or Open the run view stays in sight; open when there is
+# none to show. Keyed by the run shown: opening another run collapses it even if the person had opened it, while a
+# rerun for the same run (Stop, Resume, a refresh of the view) leaves it as the person left it.
+with st.expander("Start a new run", expanded=open_name not in names, key=f"new-run-form-{open_name or ''}"):
     dataset = st.selectbox("Dataset", DATASETS, format_func=DATASET_LABELS.get, key="dataset")
     folder = (
         st.text_input(
@@ -80,15 +92,6 @@ with st.expander("Start a new run", expanded=not any(r["state"] in ACTIVE_STATES
         except (ConfigError, DatasetUnavailable, RunLocked, OSError) as err:
             st.error(f"Could not start: {err}")
 
-open_name = st.session_state.get("open-run") or st.query_params.get("run")
-names = [r["name"] for r in runs]
-if open_name and open_name not in names:  # deleted, or a mistyped address: say so, and fix the address
-    st.warning(f"There is no run named {open_name!r} (deleted, or a mistyped address). Open one from the table below.")
-    st.session_state.pop("open-run", None)
-    st.query_params.pop("run", None)
-elif not open_name:
-    active = [r["name"] for r in runs if r["state"] in ACTIVE_STATES]
-    open_name = (active or names or [None])[0]
 if open_name in names:
     st.subheader("Run")
     run_view(RunDirectory(runs_root() / open_name))
