@@ -143,3 +143,36 @@ def test_the_run_view_shows_the_early_guidance(live):
     at = open_page("train", run="live")
     assert any("Too early to judge" in i.value and "D is ahead" in i.value for i in at.info), [i.value for i in at.info]
     assert not at.warning
+
+
+def test_home_new_samples_draws_a_new_batch_from_the_first_press(runs_dir):
+    at = open_page("home")
+    fixed = at.get("image")[0].proto.imgs[0]
+    assert "fixed latent batch" in fixed.caption
+    seeds = []
+    for _ in range(3):
+        widget(at, "home-new-samples").click().run()
+        assert not at.exception
+        seeds.append(at.session_state["home-seed"])
+        assert "new random samples" in at.get("image")[0].proto.imgs[0].caption
+    # The shipped grid is its run's fixed batch, seeded_z(1) (the card's seed 1): never drawn again.
+    assert 1 not in seeds and len(set(seeds)) == 3
+
+
+def form_expanded(at) -> bool:
+    (form,) = [e for e in at.expander if e.label == "Start a new run"]
+    return form.proto.expanded
+
+
+def test_the_form_is_collapsed_while_a_run_is_shown_and_open_when_none_is(runs_dir):
+    at = open_page("train")
+    assert form_expanded(at)  # no runs: the form is the page
+    run = fake_run(runs_dir, "ended", grids=2)
+    run.write_status(state="stopped", step=40, epoch=5.0)
+    at = open_page("train", run="ended")
+    assert not form_expanded(at)  # a stopped run is shown: its view, not the form, comes first
+    fake_run(runs_dir, "other", grids=1).write_status(state="finished", step=400, epoch=50.0)
+    at = open_page("train", run="other")
+    assert not form_expanded(at)
+    at = open_page("train", run="gone")
+    assert form_expanded(at) and any("no run named 'gone'" in w.value for w in at.warning)
