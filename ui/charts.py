@@ -130,42 +130,72 @@ def training_figure(records: list[dict], steps_per_epoch: int | None = None, hei
     return fig
 
 
-def comparison_figure(runs: dict[str, list[dict]], height: int = 460) -> go.Figure:
-    """D loss (solid) and G loss (dashed) of several runs against epoch, one colour per run."""
+# The x axes a run comparison offers: epochs mislead across dataset sizes, steps across batch sizes. Each title
+# says what the axis counts, so a person reading the chart knows what is being lined up.
+COMPARISON_AXES = {
+    Metric.IMAGES_SEEN: "images seen (steps × batch size)",
+    Metric.STEP: "step (one batch each; batch sizes may differ)",
+    Metric.TIME: "training time in seconds (quality scoring left out)",
+    Metric.EPOCH: "epoch (passes over each run's own training images)",
+}
+
+
+def run_colors(names: list[str]) -> dict[str, str]:
+    """One colour per chosen run, by its place among the chosen: the same in the loss and quality comparisons,
+    whether or not a run has metrics or scores yet."""
+    return {name: COLORS[i % len(COLORS)] for i, name in enumerate(names)}
+
+
+def comparison_figure(
+    runs: dict[str, list[dict]], x: str = Metric.EPOCH, colors: dict[str, str] | None = None, height: int = 460
+) -> go.Figure:
+    """D loss (solid) and G loss (dashed) of several runs against `x` (a COMPARISON_AXES key), one colour per run."""
+    colors = colors or run_colors(list(runs))
     fig = go.Figure()
-    for i, (name, records) in enumerate(runs.items()):
+    for name, records in runs.items():
         rows = thin(records, MAX_POINTS)
-        epochs = [r[Metric.EPOCH] for r in rows]
-        color = COLORS[i % len(COLORS)]
-        fig.add_trace(
-            go.Scatter(
-                x=epochs,
-                y=[r[Metric.D_LOSS] for r in rows],
-                name=f"{name} · {METRIC_LABELS[Metric.D_LOSS]}",
-                mode="lines",
-                line={"color": color, "width": 1.6},
-                legendgroup=name,
+        xs = [r.get(x) for r in rows]
+        color = colors.get(name, COLORS[0])
+        for key, dash in ((Metric.D_LOSS, "solid"), (Metric.G_LOSS, "dash")):
+            fig.add_trace(
+                go.Scatter(
+                    x=xs,
+                    y=[r.get(key) for r in rows],
+                    name=f"{name} · {METRIC_LABELS[key]}",
+                    mode="lines" if len(rows) > 1 else "markers",
+                    line={"color": color, "width": 1.6, "dash": dash},
+                    legendgroup=name,
+                )
             )
-        )
-        fig.add_trace(
-            go.Scatter(
-                x=epochs,
-                y=[r[Metric.G_LOSS] for r in rows],
-                name=f"{name} · {METRIC_LABELS[Metric.G_LOSS]}",
-                mode="lines",
-                line={"color": color, "width": 1.6, "dash": "dash"},
-                legendgroup=name,
-            )
-        )
     fig.update_layout(
         height=height,
-        xaxis_title="epoch",
+        xaxis_title=COMPARISON_AXES.get(x, x),
         yaxis_title="loss",
-        uirevision="keep",
+        uirevision=f"keep-{x}",  # zoom survives refreshes, not a change of axis
         margin={"l": 10, "r": 10, "t": 30, "b": 10},
+        showlegend=True,
         legend={"orientation": "h", "y": -0.2},
     )
     return fig
+
+
+def at_steps(records: list[dict], key: str, steps: list[int]) -> list[float | None]:
+    """`key` (images seen, training time) at each of `steps`, read off a run's metrics lines: interpolated between
+    lines, from 0 at step 0 before the first, and at the last line's rate after it. None where no line has it."""
+    points = sorted((r[Metric.STEP], r[key]) for r in records if isinstance(r.get(key), (int, float)))
+    if not points or points[-1][0] <= 0:
+        return [None] * len(steps)
+    points = [(0, 0.0)] + [p for p in points if p[0] > 0]
+    last_step, last_value = points[-1]
+    values: list[float | None] = []
+    for step in steps:
+        if step >= last_step:
+            values.append(last_value + (step - last_step) * last_value / last_step)
+            continue
+        i = next(i for i, (s, _) in enumerate(points) if s >= step)
+        (s0, v0), (s1, v1) = points[i - 1] if i else points[0], points[i]
+        values.append(v1 if s1 == s0 else v0 + (v1 - v0) * (step - s0) / (s1 - s0))
+    return values
 
 
 MANIFOLD_SCORES = (
@@ -263,27 +293,42 @@ def histogram_figure(record: dict, height: int = 300) -> go.Figure:
     return fig
 
 
-def quality_comparison_figure(runs: dict[str, list[dict]], height: int = 320) -> go.Figure:
-    """The Fréchet distance of several runs per epoch; a run whose score is unreliable is dashed and says so."""
+def quality_comparison_figure(
+    runs: dict[str, list[dict]],
+    x: str = Metric.EPOCH,
+    colors: dict[str, str] | None = None,
+    metrics: dict[str, list[dict]] | None = None,
+    height: int = 320,
+) -> go.Figure:
+    """The Fréchet distance of several runs against `x`; a run whose score is unreliable is dashed and says so.
+    A score line holds its epoch and step; images seen and training time are read off the run's `metrics` at that
+    step (at_steps). Each run keeps its colour from `colors` and always has a legend entry, even when alone."""
+    colors = colors or run_colors(list(runs))
     fig = go.Figure()
-    for i, (name, records) in enumerate(runs.items()):
+    for name, records in runs.items():
         reliable = bool(records) and records[-1].get("reliable") is True
+        if x in (Metric.EPOCH, Metric.STEP):
+            xs = [r.get(x) for r in records]
+        else:
+            xs = at_steps((metrics or {}).get(name) or [], x, [r[Metric.STEP] for r in records])
         fig.add_trace(
             go.Scatter(
-                x=[r["epoch"] for r in records],
+                x=xs,
                 y=[r["frechet"] for r in records],
                 name=name if reliable else f"{name} (unreliable score)",
                 mode="lines+markers",
-                line={"color": COLORS[i % len(COLORS)], "dash": "solid" if reliable else "dash"},
+                line={"color": colors.get(name, COLORS[0]), "dash": "solid" if reliable else "dash"},
+                showlegend=True,
             )
         )
     fig.update_layout(
         height=height,
-        xaxis_title="epoch",
+        xaxis_title=COMPARISON_AXES.get(x, x),
         yaxis_title="Fréchet distance (lower is better)",
         margin={"l": 10, "r": 10, "t": 30, "b": 10},
+        showlegend=True,
         legend={"orientation": "h", "y": -0.3},
-        uirevision="keep",
+        uirevision=f"keep-{x}",
     )
     return fig
 

@@ -11,14 +11,28 @@ from dcgan.paths import runs_root
 from dcgan.runs.directory import ACTIVE_STATES, RunDirectory
 from dcgan.runs.manage import delete_run, effective_state
 from dcgan.runs.records import METRIC_LABELS, Metric
-from ui.charts import comparison_figure, quality_comparison_figure
+from ui.charts import COMPARISON_AXES, comparison_figure, quality_comparison_figure, run_colors
 from ui.run_view import followed_metrics
 
 NUMBER_FORMATS = {Metric.D_LOSS: "%.3f", Metric.G_LOSS: "%.3f", Metric.IMAGES_PER_S: "%.0f"}  # the columns of numbers
+AXIS_WORDS = {  # the comparison's x axis choices, as the radio shows them (the charts' axis titles say more)
+    Metric.IMAGES_SEEN: "images seen",
+    Metric.STEP: "step",
+    Metric.TIME: "training time",
+    Metric.EPOCH: "epoch",
+}
+
+
+def and_list(names: list[str]) -> str:
+    """'a', 'a and b', 'a, b and c'."""
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
 def runs_table(runs: list[dict]) -> str | None:
     """Draw the table and the actions on the chosen rows; returns the name of a run to open, if asked."""
+    note = st.session_state.pop("delete-note", None)  # what the last deletion did, said once
+    if note:
+        st.info(note)
     if not runs:
         st.info("No runs yet: start one above.")
         return None
@@ -62,25 +76,37 @@ def runs_table(runs: list[dict]) -> str | None:
 
 
 def _confirm_delete(names: list[str]) -> None:
+    """Ask before deleting. A run still training is never deleted (delete_run refuses while its trainer holds the
+    lock): the question names it and says it is kept; only the others are deleted."""
     training = [n for n in names if effective_state(RunDirectory(runs_root() / n)) in ACTIVE_STATES]
-    whose = "Its" if len(names) == 1 else "Their"
-    st.warning(
-        f"Delete {', '.join(names)}? {whose} checkpoints, samples and metrics are removed for good."
-        + (
-            f" {', '.join(training)} {'is' if len(training) == 1 else 'are'} still training: stop "
-            f"{'it' if len(training) == 1 else 'them'} first."
-            if training
-            else ""
+    stopped = [n for n in names if n not in training]
+    kept = ""
+    if training:
+        one = len(training) == 1
+        kept = (
+            f"{and_list(training)} {'is' if one else 'are'} still training, so {'it is' if one else 'they are'} "
+            f"kept: stop {'it' if one else 'them'} first (Open, then Stop) to delete {'it' if one else 'them'}."
         )
-    )
+    if not stopped:
+        st.warning(f"Nothing to delete: {kept}")
+    else:
+        whose = "Its" if len(stopped) == 1 else "Their"
+        st.warning(
+            f"Delete {and_list(stopped)}? {whose} checkpoints, samples and metrics are removed for good."
+            + (f" {kept}" if kept else "")
+        )
     yes, no, _ = st.columns([1, 1, 4])
-    if yes.button("Yes, delete", key="confirm-delete-yes", type="primary"):
-        for name in names:
+    label = "Yes, delete it" if len(stopped) == 1 else f"Yes, delete {len(stopped)} runs"
+    if stopped and yes.button(label, key="confirm-delete-yes", type="primary"):
+        failed = []
+        for name in stopped:
             try:
                 delete_run(RunDirectory(runs_root() / name))
-            except (RunLocked, OSError) as err:
-                st.error(f"Could not delete {name}: {err}")
-                return
+            except (RunLocked, OSError) as err:  # started training since the question was drawn, or a disk error
+                failed.append(f"could not delete {name}: {err}")
+        deleted = [n for n in stopped if not (runs_root() / n).exists()]
+        said = [f"Deleted {and_list(deleted)}." if deleted else "", kept, *failed]
+        st.session_state["delete-note"] = " ".join(part for part in said if part)
         st.session_state.pop("confirm-delete", None)
         st.session_state.pop("chosen-runs", None)
         st.rerun()
@@ -90,17 +116,27 @@ def _confirm_delete(names: list[str]) -> None:
 
 
 def _comparison(names: list[str]) -> None:
+    x = st.radio(
+        "Compare against",
+        list(COMPARISON_AXES),
+        format_func=lambda key: AXIS_WORDS[key],
+        horizontal=True,
+        key="compare-x",
+        help="Epochs mislead across dataset sizes and steps across batch sizes: images seen lines runs up by how "
+        "much data they trained on, training time by what they cost (quality scoring left out).",
+    )
+    colors = run_colors(names)  # one colour per chosen run in both charts
     curves = {}
     for name in names:
         records = followed_metrics(RunDirectory(runs_root() / name))  # refreshed every few seconds: new lines only
         if records:
             curves[name] = records
     if curves:
-        st.plotly_chart(comparison_figure(curves), key="comparison-chart", config={"displaylogo": False})
+        st.plotly_chart(comparison_figure(curves, x, colors), key="comparison-chart", config={"displaylogo": False})
     scores = {name: RunDirectory(runs_root() / name).read_quality() for name in names}
     if any(scores.values()):
         st.plotly_chart(
-            quality_comparison_figure({k: v for k, v in scores.items() if v}),
+            quality_comparison_figure({k: v for k, v in scores.items() if v}, x, colors, curves),
             key="quality-comparison",
             config={"displaylogo": False},
         )
