@@ -1,22 +1,16 @@
 """Every Plotly figure of the app: a run's metrics (the Train page's live charts and the run comparison), its
-sample-quality scores, and the batch-norm lab's accuracy curves. Views only call these.
+sample-quality scores. Views only call these; the batch-norm lab's figures are in lab_charts.py.
 
-Plotly is imported here and nowhere else, so the engine (training, the GPU machine) never needs it.
+Plotly is imported here and in lab_charts.py only, so the engine (training, the GPU machine) never needs it.
 """
 
 from __future__ import annotations
-
-import math
-from typing import TYPE_CHECKING
 
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from dcgan.runs.live import thin
 from dcgan.runs.records import METRIC_LABELS, Metric
-
-if TYPE_CHECKING:
-    from dcgan.bnlab.experiment import NetworkResult  # torch: only the figure's caller has it loaded
 
 MAX_POINTS = 2000  # per trace; longer runs are thinned evenly, the newest point always kept
 HEALTHY_BAND = (0.3, 0.7)  # where D(x) and D(G(z)) settle in a healthy DCGAN run
@@ -329,49 +323,5 @@ def quality_comparison_figure(
         showlegend=True,
         legend={"orientation": "h", "y": -0.3},
         uirevision=f"keep-{x}",
-    )
-    return fig
-
-
-# -- the batch-norm lab ---------------------------------------------------------------------------------
-PAIR_COLORS = {False: COLORS[1], True: COLORS[0]}  # without batch norm red, with it blue
-
-
-def pair_accuracy_figure(pair: tuple[NetworkResult, NetworkResult], total: int) -> go.Figure:
-    """A pair's validation accuracy against iteration, one line per network, a cross where one diverged."""
-    fig = go.Figure()
-    for result in pair:
-        color = PAIR_COLORS[result.batchnorm]
-        points = [(i, a) for i, a in result.validation if not math.isnan(a)]
-        fig.add_trace(
-            go.Scatter(
-                x=[i for i, _ in points],
-                y=[a for _, a in points],
-                name=result.label,
-                mode="lines",
-                line={"color": color, "width": 2},
-            )
-        )
-        if result.diverged_at is not None:
-            fig.add_trace(
-                go.Scatter(
-                    x=[result.diverged_at],
-                    y=[points[-1][1] if points else 0.1],
-                    mode="markers+text",
-                    marker={"symbol": "x", "size": 14, "color": color},
-                    text=["diverged"],
-                    textposition="top center",
-                    name=f"{result.label}: diverged at {result.diverged_at:,}",
-                )
-            )
-    fig.update_layout(
-        xaxis_title="iteration (batches of 60)",
-        yaxis_title="validation accuracy",
-        height=380,
-        xaxis_range=[0, total],
-        yaxis_range=[0, 1],
-        margin={"l": 10, "r": 10, "t": 20, "b": 10},
-        legend={"orientation": "h", "y": -0.25},
-        uirevision="keep",
     )
     return fig

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 import traceback
+from typing import Any
 
 import streamlit as st
 
@@ -27,12 +28,17 @@ class BackgroundJob:
     def __init__(self, fn, *args, unseen_limit_s: float | None = None, clock=time.monotonic, **kwargs):
         self._clock = clock
         self.unseen_limit_s = UNSEEN_LIMIT_S if unseen_limit_s is None else unseen_limit_s
-        self.progress: tuple[int, int, object] | None = None  # (done, total, snapshot) from the last report
-        self.result, self.error = None, None
+        self.progress: tuple[int, int, Any] | None = None  # (done, total, snapshot) from the last report
+        self.result: Any = None
+        self.error: str | None = None
+        self.info: object = None  # what the page started it with (its settings), for any session that shows it
         self.started, self.finished = clock(), None
         self.last_seen = self.started  # when a page last showed the job
         self.abandoned = False  # ended because no page showed it for unseen_limit_s
-        self._first_report: tuple[float, int] | None = None  # ETA counts from here, not from data loading
+        # (time, iterations done) at the first report and at the newest one that moved: the ETA is measured
+        # between them, not from the data loading before the first, nor from a stall after the newest.
+        self._first_report: tuple[float, int] | None = None
+        self._last_move: tuple[float, int] | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, args=(fn, args, kwargs), daemon=True, name="lab-job")
         self._thread.start()
@@ -58,8 +64,11 @@ class BackgroundJob:
         return self._stop.is_set()
 
     def _report(self, done: int, total: int, snapshot=None) -> None:
+        now = self._clock()
         if self._first_report is None:
-            self._first_report = (self._clock(), done)
+            self._first_report = (now, done)
+        elif done > (self._last_move or self._first_report)[1]:
+            self._last_move = (now, done)
         self.progress = (done, total, snapshot)
 
     @property
@@ -75,20 +84,41 @@ class BackgroundJob:
         return self._stop.is_set()
 
     def eta_s(self) -> float | None:
-        if not self.progress or self._first_report is None or self.progress[0] <= self._first_report[1]:
+        """Seconds left at the rate measured between the first report and the newest that moved on; None
+        ("estimating…") until two have. It changes only when an iteration count arrives: while the count
+        stalls (a validation, a busy CPU) it neither grows nor pretends to count down."""
+        if self._first_report is None or self._last_move is None or not self.progress:
             return None
-        done, total, _ = self.progress
-        since, first_done = self._first_report
-        return (self._clock() - since) / (done - first_done) * (total - done)
+        (t0, done0), (t1, done1) = self._first_report, self._last_move
+        total = self.progress[1]
+        return (t1 - t0) / (done1 - done0) * max(total - done1, 0)
 
 
-def start_job(key: str, fn, *args) -> BackgroundJob:
+# The newest job per shared name (the lab's file it saves to) in this server process: a reload or another tab
+# finds it here, since a new session starts with an empty session_state while the job's thread trains on.
+_SHARED: dict[str, BackgroundJob] = {}
+
+
+def start_job(key: str, fn, *args, shared: str | None = None) -> BackgroundJob:
     """Run fn in a new BackgroundJob kept in session_state[key], stopping the one it replaces if that still runs:
-    no page would show that one again, and it would go on taking the CPU until UNSEEN_LIMIT_S ended it."""
-    old = st.session_state.get(key)
-    if old and old.running:
-        old.stop()
+    no page would show that one again, and it would go on taking the CPU until UNSEEN_LIMIT_S ended it.
+    With `shared`, the job is also the one every session's adopt(key, shared) finds (and the one it replaces
+    there, from any tab, is stopped too)."""
+    for old in (st.session_state.get(key), _SHARED.get(shared or "")):
+        if old and old.running:
+            old.stop()
     st.session_state[key] = job = BackgroundJob(fn, *args)
+    if shared:
+        _SHARED[shared] = job
+    return job
+
+
+def adopt(key: str, shared: str) -> BackgroundJob | None:
+    """The newest job started under `shared` in this server (by this session, an earlier one of the same
+    person, or another tab), kept in session_state[key]; None when this server has started none."""
+    job = _SHARED.get(shared)
+    if job is not None:
+        st.session_state[key] = job
     return job
 
 
@@ -102,7 +132,7 @@ def live_fragment(key: str, view) -> None:
     def poll() -> None:
         if job:
             job.seen()
-        if st.session_state.get(f"{key}:polling") and not job.running:
+        if st.session_state.get(f"{key}:polling") and job is not None and not job.running:
             st.session_state[f"{key}:polling"] = False
             st.rerun(scope="app")
         view()

@@ -1,16 +1,19 @@
 """What the batch-norm lab's tabs share: its data and device, a job's progress bar, a pair's test accuracies.
 
 The tabs: lab_pair.py (a pair), lab_table.py (the lesson's table), lab_inference.py, lab_dcgan.py; their
-figures are in charts.py.
+figures are in lab_charts.py. Their last results are kept on disk by dcgan/bnlab/store.py: a job of this server
+is shown live (job_progress), a saved one as it was left (saved_progress).
 """
 
 from __future__ import annotations
 
 import functools
+import time
 
 import streamlit as st
 
 from dcgan.bnlab.experiment import NetworkResult, load_lab_data
+from dcgan.bnlab.store import Saved
 from dcgan.devices import device_label, resolve_device
 from dcgan.progress import format_duration
 from ui.jobs import BackgroundJob
@@ -28,8 +31,15 @@ def lab_data():
     return load_lab_data()
 
 
-def data_caption() -> None:
-    """Which digits the lab trained on; when the built-in ones stood in for MNIST, where MNIST's files go."""
+def data_caption(saved: Saved | None = None) -> None:
+    """Which digits the lab trained on; when the built-in ones stood in for MNIST, where MNIST's files go.
+    For saved results, what they say (loading the data only to name it would take ~20 s after a restart)."""
+    if saved is not None:
+        st.caption(
+            f"Trained on {saved.data or 'digits'} on {saved.device or 'this machine'}, "
+            f"{time.strftime('%Y-%m-%d %H:%M', time.localtime(saved.started))}; kept until you start another."
+        )
+        return
     data = lab_data()
     st.caption(
         f"Trained on {data.name}: {len(data.train_x):,} training, {len(data.val_x):,} validation and "
@@ -42,7 +52,12 @@ def job_progress(job: BackgroundJob, what: str) -> None:
     if job.running and job.progress is None:
         st.progress(0.0, text=f"{what}: loading the data (the first time draws 60,000 street-digits, about 20 s)…")
     elif job.running:
-        st.progress(done / total, text=f"{what}: iteration {done:,} of {total:,} · ETA {format_duration(job.eta_s())}")
+        eta = job.eta_s()
+        st.progress(
+            done / total,
+            text=f"{what}: iteration {done:,} of {total:,} · ETA "
+            + ("estimating…" if eta is None else format_duration(eta)),
+        )
     elif job.abandoned:
         st.progress(
             done / total,
@@ -62,6 +77,27 @@ def job_progress(job: BackgroundJob, what: str) -> None:
         st.error(f"The experiment failed: {job.error}")
 
 
+def saved_progress(saved: Saved, what: str) -> None:
+    """An experiment no job of this server is training, as its file left it."""
+    done, total = saved.iteration, max(saved.total, 1)
+    if saved.state == "running":
+        st.progress(
+            min(done / total, 1.0),
+            text=f"{what}: interrupted at iteration {done:,} of {total:,}: the server stopped while it trained. "
+            f"Start it again to see it finish.",
+        )
+    elif saved.state == "failed":
+        st.error(f"The experiment failed: {saved.error}")
+    elif saved.state == "stopped":
+        why = " because no page showed it (was its tab closed?)" if saved.stopped_unseen else ""
+        st.progress(
+            min(done / total, 1.0),
+            text=f"{what}: stopped{why} at iteration {done:,} of {total:,}, after {format_duration(saved.elapsed_s)}",
+        )
+    else:
+        st.progress(1.0, text=f"{what}: done in {format_duration(saved.elapsed_s)}")
+
+
 def _in_words(seconds: float) -> str:
     return f"{seconds / 60:g} min" if seconds >= 60 else f"{seconds:g} s"
 
@@ -69,6 +105,7 @@ def _in_words(seconds: float) -> str:
 def test_accuracies(pair: tuple[NetworkResult, NetworkResult]) -> None:
     for col, result in zip(st.columns(2), pair):
         note = f" (diverged at iteration {result.diverged_at:,})" if result.diverged_at else ""
-        col.metric(f"Test accuracy {result.label}", f"{result.test_accuracy:.4f}", help=f"on the test split{note}")
+        accuracy = "—" if result.test_accuracy is None else f"{result.test_accuracy:.4f}"
+        col.metric(f"Test accuracy {result.label}", accuracy, help=f"on the test split{note}")
         if note:
             col.caption(f"💥 diverged at iteration {result.diverged_at:,}: its loss became NaN or infinite")

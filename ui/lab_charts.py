@@ -1,0 +1,140 @@
+"""Every Plotly figure of the batch-norm lab: a pair's accuracy curves and the lesson's table as a chart.
+
+Plotly is imported by the app's chart modules only (this one and charts.py), so the engine never needs it.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+if TYPE_CHECKING:
+    from dcgan.bnlab.experiment import NetworkResult, TableRow  # torch: only the figure's caller has it loaded
+
+WITHOUT_COLOR, WITH_COLOR = "#d62728", "#1f77b4"  # without batch norm red, with it blue, in every lab figure
+PAIR_COLORS = {False: WITHOUT_COLOR, True: WITH_COLOR}
+
+
+def pair_accuracy_figure(pair: tuple[NetworkResult, NetworkResult], total: int) -> go.Figure:
+    """A pair's validation accuracy against iteration, one line per network, a cross where one diverged."""
+    fig = go.Figure()
+    for result in pair:
+        color = PAIR_COLORS[result.batchnorm]
+        points = [(i, a) for i, a in result.validation if not math.isnan(a)]
+        fig.add_trace(
+            go.Scatter(
+                x=[i for i, _ in points],
+                y=[a for _, a in points],
+                name=result.label,
+                mode="lines",
+                line={"color": color, "width": 2},
+            )
+        )
+        if result.diverged_at is not None:
+            fig.add_trace(
+                go.Scatter(
+                    x=[result.diverged_at],
+                    y=[points[-1][1] if points else 0.1],
+                    mode="markers+text",
+                    marker={"symbol": "x", "size": 14, "color": color},
+                    text=["diverged"],
+                    textposition="top center",
+                    name=f"{result.label}: diverged at {result.diverged_at:,}",
+                )
+            )
+    fig.update_layout(
+        xaxis_title="iteration (batches of 60)",
+        yaxis_title="validation accuracy",
+        height=380,
+        xaxis_range=[0, total],
+        yaxis_range=[0, 1],
+        margin={"l": 10, "r": 10, "t": 20, "b": 10},
+        legend={"orientation": "h", "y": -0.25},
+        uirevision="keep",
+    )
+    return fig
+
+
+def row_label(number: int, row: TableRow) -> str:
+    """A row of the lesson's table in a few words, numbered as in the table above the chart."""
+    return f"{number}. {row.activation}, lr {row.lr:g}, {row.weights}"
+
+
+def table_figure(rows: list[TableRow], results: list[tuple[NetworkResult, NetworkResult]] | None) -> go.Figure:
+    """Each row's test accuracy without (red) and with (blue) batch norm, joined by a grey line: the published
+    numbers on the left, ours on the right once the table has trained (a cross: that network diverged)."""
+    panels = [("published", None)] + ([("ours", results)] if results else [])
+    fig = make_subplots(
+        rows=1,
+        cols=len(panels),
+        shared_yaxes=True,
+        horizontal_spacing=0.04,
+        subplot_titles=[
+            "published (the lesson)",
+            *(["ours (this machine, at the iterations in the table)"] if results else []),
+        ],
+    )
+    labels = [row_label(i + 1, row) for i, row in enumerate(rows)]
+    for col, (name, ours) in enumerate(panels, start=1):
+        without: list[tuple[float | None, bool, int]]
+        with_bn: list[tuple[float | None, bool, int]]
+        if ours is None:
+            without = [(r.without_bn, False, r.iterations) for r in rows]
+            with_bn = [(r.with_bn, False, r.iterations) for r in rows]
+        else:
+            without = [(_accuracy(a), a.diverged_at is not None, a.trained) for a, _ in ours]
+            with_bn = [(_accuracy(b), b.diverged_at is not None, b.trained) for _, b in ours]
+        xs: list[float | None] = []
+        ys: list[str | None] = []
+        for label, (a, _, _), (b, _, _) in zip(labels, without, with_bn):
+            xs += [a, b, None]
+            ys += [label, label, None]
+        fig.add_trace(
+            go.Scatter(
+                x=xs, y=ys, mode="lines", line={"color": "#bbbbbb", "width": 2}, hoverinfo="skip", showlegend=False
+            ),
+            row=1,
+            col=col,
+        )
+        for points, color, label in (
+            (without, WITHOUT_COLOR, "without batch norm"),
+            (with_bn, WITH_COLOR, "with batch norm"),
+        ):
+            fig.add_trace(
+                go.Scatter(
+                    x=[p[0] for p in points],
+                    y=labels,
+                    mode="markers",
+                    name=label,
+                    legendgroup=label,
+                    showlegend=col == 1,
+                    marker={
+                        "color": color,
+                        "size": 11,
+                        "symbol": ["x" if p[1] else "circle" for p in points],
+                        "opacity": 0.55 if ours is None else 1.0,
+                    },
+                    customdata=[[p[2], "diverged" if p[1] else ""] for p in points],
+                    hovertemplate=f"{name} {label}: %{{x:.4f}} after %{{customdata[0]:,}} iterations "
+                    "%{customdata[1]}<extra>%{y}</extra>",
+                ),
+                row=1,
+                col=col,
+            )
+        fig.update_xaxes(range=[0, 1.02], title_text="test accuracy", row=1, col=col)
+    fig.update_yaxes(autorange="reversed", row=1, col=1)  # row 1 at the top, as in the table
+    fig.update_layout(
+        height=120 + 28 * len(rows),
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        legend={"orientation": "h", "y": -0.12},
+        uirevision="keep",
+    )
+    return fig
+
+
+def _accuracy(result: NetworkResult) -> float | None:
+    a = result.test_accuracy
+    return None if a is None or math.isnan(a) else a
