@@ -287,12 +287,6 @@ def test_without_time_passing_only_epoch_ends_are_checkpointed(runs_dir, monkeyp
     assert sorted(set(saved)) == [0, 8, 16]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine bug: _Training._restore loads the optimizers' state dicts, whose param_groups carry the "
-    "checkpoint's learning rate, so an lr changed before a resume (the app's 'resume with a lower learning "
-    "rate', set_learning_rate) is silently ignored",
-)
 def test_a_learning_rate_changed_before_a_resume_is_the_one_trained_with(runs_dir):
     run = create_run(tiny_config("new-lr", score_samples=0))
     train_run(run)

@@ -197,6 +197,12 @@ class _Training:
         self.D.load_state_dict(ckpt["discriminator"])
         self.opt_g.load_state_dict(ckpt["opt_generator"])
         self.opt_d.load_state_dict(ckpt["opt_discriminator"])
+        # Those state dicts carry the learning rate and betas the checkpoint trained with; a resume trains with
+        # config.json's, which a resume may change (the app's "resume with half the learning rate").
+        t = self.config.train
+        for opt in (self.opt_g, self.opt_d):
+            for group in opt.param_groups:
+                group["lr"], group["betas"] = t.lr, (t.beta1, t.beta2)
         self.step, self.elapsed = ckpt["step"], ckpt.get("elapsed_s", 0.0)
         self.fixed_z = ckpt["fixed_z"]
         _set_rng_state(ckpt["rng"], self.device)
