@@ -222,7 +222,7 @@ def test_the_whole_table_and_its_chart_come_back_after_a_restart(runs_dir, small
     shown = table.value
     assert len(shown) == 15 and (shown["our iterations"] == 20).all()
     key_columns = ["weights", "lr", "activation", "published without BN", "published with BN"]
-    assert list(shown.columns)[:6] == [*key_columns[:3], "published iterations", *key_columns[3:]]
+    assert list(shown.columns)[:7] == ["row", *key_columns[:3], "published iterations", *key_columns[3:]]
     assert {"ours without BN", "ours with BN"} <= set(shown.columns) and list(shown.columns)[-1] == "note"
     assert set(heights) == {"content"}
     chart = next(c for c in again.get("plotly_chart") if c.proto.id.endswith("bn-table-chart"))

@@ -110,7 +110,7 @@ def table_figure(rows: list[TableRow], results: list[tuple[NetworkResult, Networ
                     mode="markers",
                     name=label,
                     legendgroup=label,
-                    showlegend=col == 1,
+                    showlegend=col == len(panels),  # the legend in full colour when ours are there
                     marker={
                         "color": color,
                         "size": 11,

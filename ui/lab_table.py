@@ -71,7 +71,11 @@ def table_tab() -> None:
     )
     if results:
         ahead = sum(_ahead(a, b) for a, b in results)
-        where = f"on {lab_views.lab_data().name}; trained on {lab_views.lab_device()}" if job else "saved"
+        where = (
+            f"on {lab_views.lab_data().name}; trained on {lab_views.lab_device()}"
+            if job
+            else f"on {saved.data if saved else 'digits'}; saved"
+        )
         st.caption(f"Batch norm ahead in {ahead} of {len(rows)} rows ({where}).")
     st.plotly_chart(table_figure(rows, results), key="bn-table-chart")
     if results:
@@ -130,18 +134,30 @@ def _table_progress() -> None:
         )
 
 
+# Short headers, so every key column fits beside the others without cutting (the full words are in the help).
 _COLUMNS = {
-    "weights": st.column_config.TextColumn("weights", width="small"),
-    "lr": st.column_config.NumberColumn("lr", width="small", format="%g"),
-    "activation": st.column_config.TextColumn("activation", width="small"),
-    "published iterations": st.column_config.NumberColumn("published its", width="small", format="%d"),
-    "published without BN": st.column_config.NumberColumn("published without BN", width="small", format="%.4f"),
-    "published with BN": st.column_config.NumberColumn("published with BN", width="small", format="%.4f"),
-    "our iterations": st.column_config.NumberColumn("our its", width="small", format="%d"),
-    "ours without BN": st.column_config.NumberColumn("ours without BN", width="small", format="%.4f"),
-    "ours with BN": st.column_config.NumberColumn("ours with BN", width="small", format="%.4f"),
-    "diverged": st.column_config.TextColumn("diverged", width="small"),
-    "note": st.column_config.TextColumn("note", width="small"),
+    "row": st.column_config.NumberColumn("#", width=36, help="the row's number in the chart below"),
+    "weights": st.column_config.TextColumn("weights", width=90),
+    "lr": st.column_config.NumberColumn("lr", width=50, format="%g"),
+    "activation": st.column_config.TextColumn("activation", width=80),
+    "published iterations": st.column_config.NumberColumn(
+        "pub. its", width=70, format="%d", help="the iterations behind the published accuracies"
+    ),
+    "published without BN": st.column_config.NumberColumn(
+        "pub. without BN", width=120, format="%.4f", help="the lesson's test accuracy without batch norm"
+    ),
+    "published with BN": st.column_config.NumberColumn(
+        "pub. with BN", width=100, format="%.4f", help="the lesson's test accuracy with batch norm"
+    ),
+    "our iterations": st.column_config.NumberColumn("our its", width=70, format="%d"),
+    "ours without BN": st.column_config.NumberColumn(
+        "ours without BN", width=120, format="%.4f", help="our test accuracy without batch norm"
+    ),
+    "ours with BN": st.column_config.NumberColumn(
+        "ours with BN", width=100, format="%.4f", help="our test accuracy with batch norm"
+    ),
+    "diverged": st.column_config.TextColumn("diverged", help="the iteration where a network's loss became NaN/inf"),
+    "note": st.column_config.TextColumn("note"),
 }
 
 
@@ -151,6 +167,7 @@ def table_rows(rows: list[TableRow], results: list[tuple[NetworkResult, NetworkR
     table = []
     for i, row in enumerate(rows):
         entry: dict = {
+            "row": i + 1,
             "weights": row.weights,
             "lr": row.lr,
             "activation": row.activation,
@@ -161,7 +178,9 @@ def table_rows(rows: list[TableRow], results: list[tuple[NetworkResult, NetworkR
         if results:
             without, with_bn = results[i]
             diverged = [
-                f"{name} at {r.diverged_at:,}" for name, r in (("without", without), ("with", with_bn)) if r.diverged_at
+                f"{name} at {r.diverged_at:,}"
+                for name, r in (("without BN", without), ("with BN", with_bn))
+                if r.diverged_at
             ]
             entry.update(
                 {
