@@ -132,7 +132,7 @@ def test_the_progress_says_estimating_until_iterations_are_measured(runs_dir):
 
 
 # -- the page ----------------------------------------------------------------------------------------------
-def test_custom_std_is_enabled_only_for_custom_weights(runs_dir):
+def test_custom_std_is_enabled_only_for_custom_weights(runs_dir, small_lab_data):  # noqa: F811
     at = open_page("bn_lab")
     assert widget(at, "bn-std").disabled
     widget(at, "bn-weights").set_value("bad").run()
