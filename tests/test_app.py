@@ -93,7 +93,14 @@ def test_impossible_settings_are_errors(runs_dir, setting, value, message):
     assert any(message in e.value for e in at.error), [e.value for e in at.error]
 
 
-def test_dataset_that_cannot_be_downloaded_says_what_to_do(runs_dir):
+def test_dataset_that_cannot_be_downloaded_says_what_to_do(runs_dir, monkeypatch):
+    import urllib.error
+    import urllib.request
+
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError("no network")
+
+    monkeypatch.setattr(urllib.request, "urlopen", offline)  # offline for sure, and at once: not mirror timeouts
     at = open_page("train")
     widget(at, "dataset").set_value("mnist").run()
     assert not at.exception

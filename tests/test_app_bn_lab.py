@@ -74,6 +74,7 @@ def test_bn_lab_tables_iteration_count_out_of_range_is_an_error_not_the_old_valu
     assert "bn-table-job" not in at.session_state
 
 
+@pytest.mark.slow  # trains the pair in a background job (test_lab_jobs checks the bookkeeping quickly)
 def test_bn_lab_marks_a_job_seen_each_time_the_page_shows_it(runs_dir, small_lab_data):
     at = open_page("bn_lab")
     widget(at, "bn-iterations").set_value(100_000)
@@ -88,6 +89,7 @@ def test_bn_lab_marks_a_job_seen_each_time_the_page_shows_it(runs_dir, small_lab
         stop_job(at, "bn-pair-job")
 
 
+@pytest.mark.slow  # trains the pair in a background job (test_lab_jobs checks the bookkeeping quickly)
 def test_bn_lab_ends_a_job_no_page_has_shown_and_says_so(runs_dir, small_lab_data, monkeypatch):
     """A closed tab stops polling; its job ends itself after UNSEEN_LIMIT_S (here a fraction of a second)."""
     import ui.jobs
@@ -102,6 +104,7 @@ def test_bn_lab_ends_a_job_no_page_has_shown_and_says_so(runs_dir, small_lab_dat
     assert "no page has shown it for 0.3 s (was its tab closed?)" in at.get("progress")[0].proto.text
 
 
+@pytest.mark.slow  # trains all 15 rows in a background job
 def test_bn_lab_table_runs_every_row_beside_the_published_numbers(runs_dir, small_lab_data):
     at = open_page("bn_lab")
     widget(at, "bn-table-n").set_value(20)
@@ -113,6 +116,7 @@ def test_bn_lab_table_runs_every_row_beside_the_published_numbers(runs_dir, smal
     assert any("Batch norm ahead in" in c.value for c in at.caption)
 
 
+@pytest.mark.slow  # trains a pair 300 iterations (test_bnlab checks the demo's numbers)
 def test_bn_lab_inference_demo_shows_the_collapse(runs_dir, small_lab_data):
     at = open_page("bn_lab")
     widget(at, "bn-inference-quick").click().run()

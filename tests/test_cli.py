@@ -124,6 +124,7 @@ def test_cuda_without_cuda(capsys, runs_dir):
     assert code == 2 and "not available on this machine" in err and not runs_dir.exists()
 
 
+@pytest.mark.slow  # a fresh Python that imports torch (the same refusals are checked in-process above)
 def test_real_entry_point_prints_no_traceback(runs_dir):
     result = subprocess.run(
         [sys.executable, "-m", "dcgan", "train", "--image-size", "20"],
