@@ -4,6 +4,7 @@ measured from iterations; *Custom std* enabled only for custom weights."""
 
 import json
 import math
+import time
 
 import pytest
 from apptest_helpers import open_page, widget
@@ -174,6 +175,9 @@ def test_a_reload_finds_a_pair_still_training_and_can_stop_it(runs_dir, small_la
     train_pair_button(at).click().run()
     job = at.session_state["bn-pair-job"]
     try:
+        deadline = time.monotonic() + 60
+        while (job.progress is None or job.progress[0] == 0) and job.running and time.monotonic() < deadline:
+            time.sleep(0.05)  # past loading the data: the reloaded page shows an iteration count
         again = reload_page()
         assert again.session_state["bn-pair-job"] is job and job.running
         assert "iteration" in again.get("progress")[0].proto.text
