@@ -44,7 +44,9 @@ def test_start_watch_and_stop_a_run_in_chromium(runs_dir):
         # The newest sample grid, drawn (the form and its dataset preview are collapsed while a run is shown).
         images = page.locator("[data-testid='stImage'] img")
         assert images.evaluate_all("imgs => imgs.some(img => img.complete && img.naturalWidth > 0)")
-        page.get_by_test_id("stButton").get_by_role("button", name="Stop", exact=True).click()  # not the header's own Stop
+        page.get_by_test_id("stButton").get_by_role(
+            "button", name="Stop", exact=True
+        ).click()  # not the header's own Stop
         page.get_by_text("stopped", exact=False).first.wait_for(timeout=60_000)
         SCREENSHOTS.mkdir(exist_ok=True)
         page.screenshot(path=str(SCREENSHOTS / "train-page-chromium.png"), full_page=True)
