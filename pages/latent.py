@@ -14,7 +14,15 @@ from dcgan.latent.explore import prepare_for_exploring  # noqa: E402
 from dcgan.paths import runs_root  # noqa: E402
 from dcgan.runs.catalog import run_generators, shipped_generators  # noqa: E402
 from dcgan.runs.generator_file import load_generator  # noqa: E402
-from ui.latent_tabs import Explorer, arithmetic_tab, interpolation_tab, projection_tab, sliders_tab  # noqa: E402
+from ui.latent_tabs import (  # noqa: E402
+    SECTION_KEY,
+    SECTIONS,
+    Explorer,
+    arithmetic_tab,
+    interpolation_tab,
+    projection_tab,
+    sliders_tab,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -92,7 +100,9 @@ if explorer:
     )
     if explorer.note:
         st.info(explorer.note)
-    tabs = st.tabs(["Sliders", "Interpolation", "Arithmetic", "Projection"])
+    # Keyed and tracked (a switch reruns the page), so a button can open another tab through Session State:
+    # "Move this z with the sliders" opens Sliders. Every tab still runs, so none loses its widgets' values.
+    tabs = st.tabs(SECTIONS, key=SECTION_KEY, on_change="rerun")
     with tabs[0]:
         sliders_tab(explorer)
     with tabs[1]:

@@ -57,7 +57,7 @@ def test_latent_page_lists_run_generators_and_arithmetic_needs_each_concept(runs
     assert not at.exception and not at.error
     assert widget(at, "latent-From a run").value == "explore-me"
     assert any("16 px" in c.value for c in at.caption)
-    widget(at, "ari-B").set_value([]).run()
+    next(g for g in at.get("button_group") if g.key == "ari-B").set_value([]).run()  # pills: picked by clicking
     assert any("at least one sample for each" in e.value for e in at.error)
 
 

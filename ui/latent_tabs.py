@@ -20,12 +20,16 @@ from dcgan.latent.explore import (
     neighbours,
     principal_directions,
 )
+from dcgan.latent.numbered import numbered_grid
 from dcgan.latent.projection import ProjectionConfig, discriminator_beside, project, target_from_file
 from dcgan.models import seeded_z
 
 DISPLAY_PX = 256  # a single sample is enlarged (nearest neighbour) to about this many pixels
 PICK_GRID = 16  # samples in the grids people pick endpoints or concepts from
 ARITH_GRID = 36
+SECTIONS = ("Sliders", "Interpolation", "Arithmetic", "Projection")
+SECTION_KEY = "lat-tab"  # the open tab: set in a callback to send the person to another tab
+SLIDERS_HEIGHT = 420  # px: the sliders scroll inside a box this tall, beside the image, which stays in view
 
 
 @dataclass
@@ -54,11 +58,26 @@ class Explorer:
         return image_grid(upscale(generate(self.G, z), scale), columns=columns)
 
 
-def _numbered(explorer: Explorer, seed: int, count: int, caption: str) -> torch.Tensor:
-    """Show `count` samples for `seed`, numbered left to right, top to bottom; returns their z."""
+def _numbered(explorer: Explorer, seed: int, count: int, columns: int) -> torch.Tensor:
+    """Show `count` samples for `seed`, each with its number drawn under it (1 first, left to right, top to
+    bottom, as the pickers count); returns their z."""
     z = seeded_z(seed, count, explorer.z_dim)
-    st.image(explorer.image(z), caption=caption, output_format="PNG")
+    image = numbered_grid(generate(explorer.G, z), columns, scale=max(1, 64 // explorer.G.cfg.image_size))
+    st.image(image, caption=f"samples 1 to {count}: click their numbers to pick them", output_format="PNG")
     return z
+
+
+def _pick(where, label: str, count: int, key: str, default, multi: bool = False):
+    """Samples picked by clicking their numbers (pills: "7" is one button, never also 17 and 27)."""
+    return where.pills(
+        label,
+        range(1, count + 1),
+        selection_mode="multi" if multi else "single",
+        default=default,
+        required=not multi,  # a walk always has both ends; a concept may be emptied (and the page says so)
+        wrap=True,  # all the numbers in view, in rows, instead of a strip that scrolls sideways
+        key=key,
+    )
 
 
 def _download(label: str, data: bytes, name: str, mime: str, key: str) -> None:
@@ -76,15 +95,37 @@ def _random_seed() -> None:
     st.session_state["lat-seed"] = random.randrange(2**31)
 
 
+def load_into_sliders(z: torch.Tensor, label: str) -> None:
+    """A callback: the sliders start from `z`, the seed box empties (its placeholder names what is loaded, and a
+    seed typed there starts a new sample again), and the Sliders tab opens."""
+    _set_base(z, label)
+    st.session_state["lat-base-seed"] = None
+    st.session_state["lat-seed"] = None
+    st.session_state[SECTION_KEY] = "Sliders"
+
+
 @st.fragment
 def sliders_tab(explorer: Explorer) -> None:
     span = explorer.config.slider_range
-    seed_col, new_col, reset_col = st.columns([2, 1, 1])
-    seed = int(seed_col.number_input("Seed", 0, 2**31 - 1, value=0, key="lat-seed"))
-    new_col.button("New sample", key="lat-new", on_click=_random_seed)
     base = st.session_state.get("lat-base")
+    if base is not None and base[0].numel() != explorer.z_dim:  # another generator, another z size: start again
+        base = st.session_state["lat-base"] = None
+        st.session_state["lat-seed"] = st.session_state.get("lat-seed") or 0
+    st.session_state.setdefault("lat-seed", 0)  # here, not as value=: a value and Session State both warn
+    seed_col, new_col, reset_col = st.columns([2, 1, 1], vertical_alignment="bottom")
+    seed = seed_col.number_input(
+        "Seed",
+        0,
+        2**31 - 1,
+        value=None,
+        key="lat-seed",
+        placeholder=f"{base[1]}: type a seed for a new sample" if base else "type a seed",
+        help="Each seed is one z. Empty while the sliders hold a z that no seed gives (a projected picture).",
+    )
+    new_col.button("New sample", key="lat-new", on_click=_random_seed)
     # A new seed (typed or drawn) starts a new sample; a projected z stays until then.
-    if base is None or base[0].numel() != explorer.z_dim or seed != st.session_state.get("lat-base-seed"):
+    if base is None or (seed is not None and seed != st.session_state.get("lat-base-seed")):
+        seed = 0 if seed is None else int(seed)
         _set_base(seeded_z(seed, 1, explorer.z_dim)[0], f"seed {seed}")
         st.session_state["lat-base-seed"] = seed
     if reset_col.button("Reset sliders", key="lat-reset"):
@@ -92,14 +133,16 @@ def sliders_tab(explorer: Explorer) -> None:
     z0, label = st.session_state["lat-base"]
     version = st.session_state["lat-version"]
 
+    dims = st.multiselect(
+        "Latent dimensions with a slider",
+        list(range(explorer.z_dim)),
+        default=list(range(min(6, explorer.z_dim))),
+        key="lat-dims",
+    )
+    # The sliders scroll in a box of fixed height beside the image, so the image stays in view while the lower
+    # ones move (in one long column the page scrolled it away).
     left, right = st.columns([3, 2])
-    with left:
-        dims = st.multiselect(
-            "Latent dimensions with a slider",
-            list(range(explorer.z_dim)),
-            default=list(range(min(6, explorer.z_dim))),
-            key="lat-dims",
-        )
+    with left, st.container(height=SLIDERS_HEIGHT, key="lat-slider-box"):
         z = z0.clone()
         columns = st.columns(2)
         for i, d in enumerate(dims):
@@ -158,11 +201,12 @@ def interpolation_tab(explorer: Explorer) -> None:
         )
         path, columns = interpolate(*ends, steps, mode), steps
     elif kind == "Between two samples from a grid":
-        grid_seed = st.number_input("Grid seed", 0, 2**31 - 1, 0, key="int-grid-seed")
-        z = _numbered(explorer, grid_seed, PICK_GRID, "samples 1 to 16, left to right, top to bottom")
-        a_col, b_col = st.columns(2)
-        a = a_col.selectbox("From sample", range(1, PICK_GRID + 1), 0, key="int-pick-a")
-        b = b_col.selectbox("To sample", range(1, PICK_GRID + 1), 5, key="int-pick-b")
+        grid_col, pick_col = st.columns([2, 3])
+        with grid_col:
+            grid_seed = st.number_input("Grid seed", 0, 2**31 - 1, 0, key="int-grid-seed")
+            z = _numbered(explorer, grid_seed, PICK_GRID, columns=4)
+        a = _pick(pick_col, "From sample", PICK_GRID, "int-pick-a", 1)
+        b = _pick(pick_col, "To sample", PICK_GRID, "int-pick-b", 6)
         path, columns = interpolate(z[a - 1], z[b - 1], steps, mode), steps
     elif kind == "A loop through several seeds":
         text = st.text_input("Seeds to visit, in order", "1, 2, 3, 4", key="int-seeds")
@@ -200,11 +244,14 @@ def interpolation_tab(explorer: Explorer) -> None:
 @st.fragment
 def arithmetic_tab(explorer: Explorer) -> None:
     st.markdown("Pick a few samples for each concept: **A − B + C**, averaged per concept (DCGAN paper, figure 7).")
-    grid_seed = st.number_input("Grid seed", 0, 2**31 - 1, 0, key="ari-seed")
-    z = _numbered(explorer, grid_seed, ARITH_GRID, "samples 1 to 36, left to right, top to bottom")
-    picks = {}
-    for col, name, default in zip(st.columns(3), "ABC", ([1, 2], [3], [4])):
-        picks[name] = col.multiselect(name, range(1, ARITH_GRID + 1), default=default, key=f"ari-{name}")
+    grid_col, pick_col = st.columns([2, 3])
+    with grid_col:
+        grid_seed = st.number_input("Grid seed", 0, 2**31 - 1, 0, key="ari-seed")
+        z = _numbered(explorer, grid_seed, ARITH_GRID, columns=6)
+    picks = {
+        name: _pick(pick_col, name, ARITH_GRID, f"ari-{name}", default, multi=True)
+        for name, default in zip("ABC", ([1, 2], [3], [4]))
+    }
     if not all(picks.values()):
         st.error("Choose at least one sample for each of A, B and C.")
         return
@@ -279,7 +326,8 @@ def projection_tab(explorer: Explorer) -> None:
         if st.button(
             "Move this z with the sliders",
             key="proj-to-sliders",
-            help="The Sliders tab then starts from this z; its seed box starts a new sample again.",
+            help="Opens the Sliders tab on this z; a seed typed in its seed box starts a new sample again.",
+            on_click=load_into_sliders,
+            args=(found.z, "projected picture"),
         ):
-            _set_base(found.z, "projected picture")
-            st.rerun(scope="app")  # the Sliders tab (another fragment) redraws from the new z
+            st.rerun(scope="app")  # the tabs and the Sliders tab (outside this fragment) redraw: Sliders open
