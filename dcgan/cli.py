@@ -28,6 +28,7 @@ from dcgan.config import (
 from dcgan.data.registry import DATASETS
 from dcgan.errors import ConfigError
 from dcgan.progress import ProgressBar, format_duration
+from dcgan.runs import timelapse_cli
 from dcgan.runs.records import Metric
 
 USAGE_ERROR = 2
@@ -77,7 +78,7 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="dcgan", description="Train and sample Deep Convolutional GANs (DCGAN Studio).")
     sub = parser.add_subparsers(
-        dest="command", required=True, parser_class=_Parser, metavar="{train,resume,sample,runs,bn-lab}"
+        dest="command", required=True, parser_class=_Parser, metavar="{train,resume,sample,runs,timelapse,bn-lab}"
     )  # `worker` is for background runs only
     train = sub.add_parser(
         "train",
@@ -106,6 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--seed", type=int, default=0)
     runs = sub.add_parser("runs", help="list runs and their state")
     runs.add_argument("--runs-dir")
+    timelapse_cli.add_parser(sub)
     bnlab_cli.add_parser(sub)
     worker = sub.add_parser("worker")  # what a background run executes (left out of the usage line above)
     worker.add_argument("run")
@@ -323,6 +325,7 @@ def main(argv: list[str] | None = None) -> int:
         "sample": _cmd_sample,
         "runs": _cmd_runs,
         "worker": _cmd_worker,
+        "timelapse": timelapse_cli.run,
         "bn-lab": bnlab_cli.run,
     }
     try:
