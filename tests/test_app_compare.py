@@ -48,7 +48,8 @@ def test_the_run_view_plays_the_timelapse_and_offers_gif_and_mp4(runs_dir):
     run.save_sample(40, grid_png(40))  # a grid arriving while the animation plays: said, not rebuilt
     at.run()
     assert any("1 newer grid since" in c.value for c in at.caption)
-    widget(at, f"timelapse-stop:{run.path}").click().run()
+    assert widget(at, f"timelapse-play:{run.path}").label == "■ Stop timelapse"
+    widget(at, f"timelapse-play:{run.path}").click().run()
     assert not any("Timelapse of" in c.value for c in at.caption)
 
 
@@ -66,7 +67,7 @@ def test_the_comparison_lines_grids_up_by_images_seen_and_plays_them_together(ru
     assert "b128 · epoch 0.62 · step 10 · 1,280 images" in captions  # the same images seen, half the steps
     moment = next(s for s in at.select_slider if s.key == "compare-moment")
     moment.set_value(2560).run()
-    assert "b64 · epoch 0.94 · step 30 · 1,920 images" in [c for c, _ in images(at)]  # b64 has ended: its last
+    assert "b64 · epoch 0.94 · step 30 · 1,920 images · its last grid" in [c for c, _ in images(at)]  # b64 has ended
     before = {u for _, u in images(at)}
     widget(at, "compare-play").click().run()
     assert not at.exception, at.exception

@@ -61,9 +61,12 @@ def compare_samples(names: list[str]) -> None:
         st.session_state[MOMENT_KEY] = moments[-1]
     play_col, gif_col, mp4_col = st.columns([2, 1, 1])
     playing = st.session_state.get(PLAYING_KEY) == (paths, signatures)
-    if play_col.button("■ Stop" if playing else "▶ Play side by side", key="compare-play"):
-        playing = not playing
-        st.session_state[PLAYING_KEY] = (paths, signatures) if playing else None
+
+    def toggle() -> None:  # a callback: the button's label is right in the same rerun
+        st.session_state[PLAYING_KEY] = None if playing else (paths, signatures)
+
+    play_col.button("■ Stop" if playing else "▶ Play side by side", key="compare-play", on_click=toggle)
+    playing = st.session_state.get(PLAYING_KEY) == (paths, signatures)
     download_buttons(
         "compare-download",
         "runs-side-by-side",
@@ -72,7 +75,7 @@ def compare_samples(names: list[str]) -> None:
         help_text="The runs side by side, one frame per moment, lined up by images seen.",
     )
     if playing:
-        st.image(_side_by_side(paths, signatures, "gif"), width="stretch", output_format="GIF")
+        st.image(_side_by_side(paths, signatures, "gif"), width="content", output_format="GIF")  # crisp: its own pixels
         st.caption(f"{len(moments)} moments, from {moments[0]:,} to {moments[-1]:,} images seen.")
         return
     moment = (
@@ -95,7 +98,9 @@ def compare_samples(names: list[str]) -> None:
             column.info(f"**{t.run_name}**: no grid yet at {moment:,} images{first}.")
             continue
         frame = t.frames[index]
-        column.image(str(frame.path), caption=f"{t.run_name} · {frame.label()}", width="stretch", output_format="PNG")
+        ended = " · its last grid" if index == len(t.frames) - 1 and (frame.images_seen or 0) < moment else ""
+        caption = f"{t.run_name} · {frame.label()}{ended}"
+        column.image(str(frame.path), caption=caption, width="stretch", output_format="PNG")
     notes = [f"{t.run_name}: {note}" for t in timelapses for note in t.notes]
     if notes:
         st.caption(" ".join(f"⚠️ {n}." for n in notes))

@@ -79,17 +79,19 @@ def timelapse_panel(run: RunDirectory, samples: list[tuple[int, Path]]) -> None:
         return
     playing_key = f"timelapse:{run.path}"
     signature = grids_signature(samples)
-    played = st.session_state.get(playing_key)
     play_col, gif_col, mp4_col = st.columns([2, 1, 1])
-    if played is None:
-        if play_col.button(
-            "▶ Play timelapse",
-            key=f"timelapse-play:{run.path}",
-            help="Every saved grid in turn, epoch and step written on each: watch the samples form.",
-        ):
-            played = st.session_state[playing_key] = signature
-    elif play_col.button("■ Stop timelapse", key=f"timelapse-stop:{run.path}"):
-        played = st.session_state[playing_key] = None
+    playing = st.session_state.get(playing_key) is not None
+
+    def toggle() -> None:  # a callback: the button's label is right in the same rerun
+        st.session_state[playing_key] = None if playing else signature
+
+    play_col.button(
+        "■ Stop timelapse" if playing else "▶ Play timelapse",
+        key=f"timelapse-play:{run.path}",
+        on_click=toggle,
+        help=None if playing else "Every saved grid in turn, epoch and step written on each: watch the samples form.",
+    )
+    played = st.session_state.get(playing_key)
     download_buttons(
         f"timelapse-download:{run.path}",
         f"{run.name}-timelapse",
