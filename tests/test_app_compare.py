@@ -47,7 +47,7 @@ def test_the_run_view_plays_the_timelapse_and_offers_gif_and_mp4(runs_dir):
     assert any("Timelapse of 3 grids" in c.value for c in at.caption)
     run.save_sample(40, grid_png(40))  # a grid arriving while the animation plays: said, not rebuilt
     at.run()
-    assert any("1 newer grid since" in c.value for c in at.caption)
+    assert any("Timelapse of 3 grids" in c.value and "1 newer grid since" in c.value for c in at.caption)
     assert widget(at, f"timelapse-play:{run.path}").label == "■ Stop timelapse"
     widget(at, f"timelapse-play:{run.path}").click().run()
     assert not any("Timelapse of" in c.value for c in at.caption)

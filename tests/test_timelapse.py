@@ -233,3 +233,12 @@ def test_final_is_the_newest_step_and_best_the_lowest_earliest():
     spaces = incomparable_spaces({"a": summary, "b": other, "c": None})
     assert spaces == ["mnist classifier", "street-digits classifier"]
     assert incomparable_spaces({"a": summary, "b": doubtful}) == []
+
+
+def test_a_timelapse_of_chosen_steps_leaves_out_grids_saved_since(tmp_path):
+    from dcgan.runs.timelapse import timelapse_bytes
+
+    run = fake_run(tmp_path, "a", 64, [10, 20, 30], steps_per_epoch=20)  # Play was pressed with these three
+    run.save_sample(40, grid_png(40))  # saved before the animation was made
+    data, timelapse = timelapse_bytes(run, "gif", only_steps=(10, 20, 30))
+    assert [f.step for f in timelapse.frames] == [10, 20, 30] and Image.open(io.BytesIO(data)).n_frames == 3

@@ -28,7 +28,7 @@ PLAYING_KEY = "compare-playing"
 def _timelapse(run_path: str, signature: tuple) -> Timelapse:
     """A run's readable grids with their epochs and images seen; cached per set of grids (checking each PNG is
     a decode, and the table refreshes every few seconds while a run trains)."""
-    return run_timelapse(RunDirectory(run_path))
+    return run_timelapse(RunDirectory(run_path), only_steps=signature[0] if signature else ())
 
 
 @lru_cache(maxsize=4)

@@ -34,9 +34,9 @@ def grids_signature(samples: list[tuple[int, Path]]) -> tuple:
 
 @lru_cache(maxsize=8)
 def encoded(run_path: str, signature: tuple, fmt: str) -> tuple[bytes, int, tuple[str, ...]]:
-    """(the timelapse's bytes, its frame count, notes on grids left out); cached per set of grids. Reads only its
-    arguments' run folder; `signature` makes a new set of grids a new entry."""
-    data, timelapse = timelapse_bytes(RunDirectory(run_path), fmt)
+    """(the timelapse's bytes, its frame count, notes on grids left out) of the grids `signature` names (not
+    those saved since), cached per set of grids."""
+    data, timelapse = timelapse_bytes(RunDirectory(run_path), fmt, only_steps=signature[0] if signature else None)
     return data, len(timelapse.frames), tuple(timelapse.notes)
 
 

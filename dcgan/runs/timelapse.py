@@ -9,6 +9,7 @@ call these. MP4 needs PyAV (`pip install "dcgan-studio[video]"`), imported only 
 from __future__ import annotations
 
 import bisect
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -92,12 +93,18 @@ def spread_evenly(items: list, most: int) -> list:
     return [items[i] for i in picks]
 
 
-def run_timelapse(run: RunDirectory, max_frames: int | None = None) -> Timelapse:
-    """The run's grids in step order, each with its epoch and images seen. A grid that cannot be read as a
-    picture (damaged, cut short, not a PNG) is left out and named in `notes`; so is the thinning of a long run."""
+def run_timelapse(
+    run: RunDirectory, max_frames: int | None = None, only_steps: Iterable[int] | None = None
+) -> Timelapse:
+    """The run's grids in step order (those at `only_steps` when given: the set a view asked for, not grids saved
+    since), each with its epoch and images seen. A grid that cannot be read as a picture (damaged, cut short, not
+    a PNG) is left out and named in `notes`; so is the thinning of a long run."""
     per_epoch, per_step = run_pace(run)
     frames, notes = [], []
+    wanted = set(only_steps) if only_steps is not None else None
     for step, path in run.samples():
+        if wanted is not None and step not in wanted:
+            continue
         if not readable_picture(path):
             notes.append(f"samples/{path.name} cannot be read as a picture (damaged or cut short): left out")
             continue
@@ -242,12 +249,15 @@ def encode(images: list[Image.Image], fmt: str, cfg: TimelapseConfig | None = No
     raise TimelapseUnavailable(f"unknown format {fmt!r}: choose one of {', '.join(FORMATS)}")
 
 
-def timelapse_bytes(run: RunDirectory, fmt: str, cfg: TimelapseConfig | None = None) -> tuple[bytes, Timelapse]:
-    """A run's timelapse in `fmt` (gif or mp4) and what went into it; TimelapseUnavailable says why there is none."""
+def timelapse_bytes(
+    run: RunDirectory, fmt: str, cfg: TimelapseConfig | None = None, only_steps: Iterable[int] | None = None
+) -> tuple[bytes, Timelapse]:
+    """A run's timelapse in `fmt` (gif or mp4) and what went into it (the grids at `only_steps` when given);
+    TimelapseUnavailable says why there is none."""
     cfg = cfg or TimelapseConfig()
     if fmt not in FORMATS:
         raise TimelapseUnavailable(f"unknown format {fmt!r}: choose one of {', '.join(FORMATS)}")
-    timelapse = run_timelapse(run, cfg.max_frames)
+    timelapse = run_timelapse(run, cfg.max_frames, only_steps)
     if not timelapse.frames:
         why = "; ".join(timelapse.notes) or "samples/ holds no stepNNNNNNN.png yet"
         raise TimelapseUnavailable(
