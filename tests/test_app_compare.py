@@ -73,6 +73,10 @@ def test_the_comparison_lines_grids_up_by_images_seen_and_plays_them_together(ru
     assert not at.exception, at.exception
     assert len([u for _, u in images(at) if u not in before]) == 1  # one animation for both runs
     assert any("4 moments, from 640 to 2,560 images seen" in c.value for c in at.caption)
+    RunDirectory(runs_dir / "b64").save_sample(60, grid_png(60))  # a training run saves another grid
+    at.run()  # the animation goes on as it was, and says so
+    assert any("4 moments" in c.value and "Newer grids have been saved since" in c.value for c in at.caption)
+    assert widget(at, "compare-play").label == "■ Stop"
     assert "compare-download-gif" in [b.key for b in at.get("download_button")]
 
 

@@ -60,13 +60,14 @@ def compare_samples(names: list[str]) -> None:
     if st.session_state.get(MOMENT_KEY) not in moments:  # first drawn, or the runs or their grids changed
         st.session_state[MOMENT_KEY] = moments[-1]
     play_col, gif_col, mp4_col = st.columns([2, 1, 1])
-    playing = st.session_state.get(PLAYING_KEY) == (paths, signatures)
+    played = st.session_state.get(PLAYING_KEY)
+    playing = played is not None and played[0] == paths  # the same runs; their grids may have grown since
 
     def toggle() -> None:  # a callback: the button's label is right in the same rerun
         st.session_state[PLAYING_KEY] = None if playing else (paths, signatures)
 
     play_col.button("■ Stop" if playing else "▶ Play side by side", key="compare-play", on_click=toggle)
-    playing = st.session_state.get(PLAYING_KEY) == (paths, signatures)
+    played = st.session_state.get(PLAYING_KEY)
     download_buttons(
         "compare-download",
         "runs-side-by-side",
@@ -74,9 +75,15 @@ def compare_samples(names: list[str]) -> None:
         columns=(gif_col, mp4_col),
         help_text="The runs side by side, one frame per moment, lined up by images seen.",
     )
-    if playing:
-        st.image(_side_by_side(paths, signatures, "gif"), width="content", output_format="GIF")  # crisp: its own pixels
-        st.caption(f"{len(moments)} moments, from {moments[0]:,} to {moments[-1]:,} images seen.")
+    if played is not None and played[0] == paths:  # the grids there were when Play was pressed: not rebuilt as
+        # a training run saves more, which would restart the animation every few seconds
+        shown = [_timelapse(p, s) for p, s in zip(*played)]
+        shown_moments = align_by_images(shown).images_seen
+        st.image(_side_by_side(*played, "gif"), width="content", output_format="GIF")  # crisp: its own pixels
+        newer = " Newer grids have been saved since: ▶ Play again to include them." if played[1] != signatures else ""
+        st.caption(
+            f"{len(shown_moments)} moments, from {shown_moments[0]:,} to {shown_moments[-1]:,} images seen.{newer}"
+        )
         return
     moment = (
         st.select_slider(
