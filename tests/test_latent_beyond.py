@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from dcgan.config import ModelConfig
-from dcgan.latent.batchnorm_modes import generate_in_batch_mode, generate_in_mode, recalibrated_copy
+from dcgan.latent.batchnorm_modes import batch_dependence, generate_in_batch_mode, generate_in_mode, recalibrated_copy
 from dcgan.latent.class_directions import ClassDirectionConfig, conditional_direction, fit_boundaries
 from dcgan.latent.directions import first_layer_matrix, sefa_directions, strip_z
 from dcgan.latent.explore import generate
@@ -180,6 +180,8 @@ def test_train_mode_depends_on_the_batch_mates_and_leaves_the_running_statistics
     assert torch.equal(generate_in_batch_mode(small_G, z, 1), a)
     assert all(torch.equal(v, small_G.state_dict()[k]) for k, v in saved.items()) and not small_G.training
     assert torch.equal(generate_in_mode(small_G, z, "running"), generate(small_G, z))
+    images, difference = batch_dependence(small_G, z[0], [(1, 63), (2, 3)])
+    assert images.shape[0] == 2 and difference > 0
 
 
 def test_recomputed_statistics_are_a_copy(small_G):

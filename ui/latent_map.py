@@ -128,7 +128,7 @@ def _map_figure(result) -> go.Figure:
                 y=result.real_coords[:, 1].tolist(),
                 mode="markers",
                 name="real training images",
-                marker=dict(symbol="x", size=5, color="rgba(60,60,60,0.45)"),
+                marker=dict(symbol="x", size=6, color="rgba(0,0,0,0.55)"),
                 customdata=[-1] * len(result.real_coords),
                 hoverinfo="skip",
             )
@@ -150,7 +150,11 @@ def _map_figure(result) -> go.Figure:
             )
         )
     fig.update_layout(
-        height=520, margin=dict(l=10, r=10, t=10, b=10), xaxis_title="component 1", yaxis_title="component 2"
+        height=560,
+        margin=dict(l=10, r=10, t=10, b=10),
+        xaxis_title="component 1",
+        yaxis_title="component 2",
+        legend=dict(orientation="h", y=-0.12),
     )
     return fig
 

@@ -14,7 +14,9 @@ from dcgan.models import seeded_z
 from ui.latent_common import BN_MODE_KEY, MATES_KEY, PSI_KEY, Explorer
 
 TRUNCATION_GRID = 16  # the same z shown at ψ = 1 and at the chosen ψ
-MATES_SEEDS = (1, 2, 3, 4)  # batch-mate sets the Batch norm tab draws the one z with
+# The batch-mate sets (seed, how many) the Batch norm tab draws the one z with: two training-size batches, whose
+# statistics are near the running ones, and two small ones, whose statistics are far from them.
+MATE_SETS = ((1, 63), (2, 63), (3, 15), (4, 3))
 
 
 def sampling_controls(explorer: Explorer) -> None:
@@ -110,7 +112,7 @@ def batchnorm_tab(explorer: Explorer) -> None:
         "it uses the saved running statistics: one z, one image. This is why a generator is sampled in eval mode, "
         "and why samples can look different from those seen during training."
     )
-    images, difference = batch_dependence(explorer.G, z, list(MATES_SEEDS))
+    images, difference = batch_dependence(explorer.G, z, list(MATE_SETS))
     eval_image = generate(explorer.G, z.reshape(1, -1))
     recomputed = generate(explorer.recalibrated(), z.reshape(1, -1))
     row = torch.cat([eval_image, recomputed, images])
@@ -118,12 +120,14 @@ def batchnorm_tab(explorer: Explorer) -> None:
         image_grid(upscale(row, 3), columns=len(row)),
         output_format="PNG",
         caption=(
-            "left to right: saved running statistics (eval) · statistics recomputed now over 8,192 z · train mode with "
-            f"batch-mates from seeds {', '.join(map(str, MATES_SEEDS))} (63 other z each)"
+            "left to right: saved running statistics (eval) · statistics recomputed now over 8,192 z · train mode in "
+            "a batch with " + " · ".join(f"{n} other z (seed {s})" for s, n in MATE_SETS)
         ),
     )
     st.markdown(
-        f"The train-mode images differ from the eval-mode image by **{difference:.3f}** on average per pixel (pixel "
+        "The fewer the batch-mates, the further the batch's statistics are from the running ones, and the more the "
+        f"image changes. The train-mode images differ from the eval-mode image by **{difference:.3f}** on average "
+        "per pixel (pixel "
         f"values from −1 to 1), and from one another by **{_spread(images):.3f}**. "
         "The switch *Batch-norm statistics* above the tabs draws every image of this page in any of these modes."
     )

@@ -66,9 +66,9 @@ def generate_in_mode(
     return generate(G, z)
 
 
-def batch_dependence(G: nn.Module, z: torch.Tensor, mates_seeds: list[int]) -> tuple[torch.Tensor, float]:
-    """Images (len(mates_seeds), C, H, W) of the one z (z_dim,) drawn in train mode with each set of batch-mates,
-    and the mean |pixel difference| between them and the eval-mode image (in [-1, 1] units)."""
-    images = torch.cat([generate_in_batch_mode(G, z.reshape(1, -1), s) for s in mates_seeds])
+def batch_dependence(G: nn.Module, z: torch.Tensor, mate_sets: list[tuple[int, int]]) -> tuple[torch.Tensor, float]:
+    """Images (len(mate_sets), C, H, W) of the one z (z_dim,) drawn in train mode with each set of batch-mates
+    (seed, how many), and the mean |pixel difference| between them and the eval-mode image (in [-1, 1] units)."""
+    images = torch.cat([generate_in_batch_mode(G, z.reshape(1, -1), s, n) for s, n in mate_sets])
     plain = generate(G, z.reshape(1, -1))
     return images, (images - plain).abs().mean().item()
