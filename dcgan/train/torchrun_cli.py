@@ -105,9 +105,11 @@ def _train_together(args, team: Group, lock_fd: str | None, terminated: threadin
     from dcgan.train.trainer import train_run
 
     prepared: list = [None, None]  # [run folder, error] from rank 0
+    run = None  # rank 0's, holding the lock a resume took
     if team.writes:
         try:
-            prepared[0] = str(_prepare_on_rank_0(args, team.world_size).path)
+            run = _prepare_on_rank_0(args, team.world_size)
+            prepared[0] = str(run.path)
         except EXPECTED_ERRORS as err:
             prepared[1] = str(err)
     dist.broadcast_object_list(prepared, src=0)
@@ -118,8 +120,8 @@ def _train_together(args, team: Group, lock_fd: str | None, terminated: threadin
         return USAGE_ERROR
     lock = int(lock_fd) if lock_fd else None
     try:
-        if team.writes:
-            return _train_in_terminal(RunDirectory(path), team=team, abort_fn=terminated.is_set, lock_fd=lock)
+        if run is not None:
+            return _train_in_terminal(run, team=team, abort_fn=terminated.is_set, lock_fd=lock)
         final = train_run(FollowerRun(path), abort_fn=terminated.is_set, team=team)
         return 0 if final["state"] in ("finished", "stopped") else FAILED
     except EXPECTED_ERRORS as err:
