@@ -129,3 +129,29 @@ def test_a_rank_killed_with_minus_9_ends_the_run_cleanly_and_it_resumes_with_oth
     assert steps == sorted(set(steps)) and steps[-1] == 4 * (2048 // 32)  # no step twice, none after the end
     assert "distributed" not in json.loads(run.config_path.read_text())  # one process trained it last
     assert run.generator_path.exists()
+
+
+def test_the_apps_launch_on_two_processes_keeps_the_run_locked_by_torchrun_and_stops_on_stop(runs_dir):
+    from apptest_helpers import wait_for_state
+
+    from dcgan.errors import RunLocked
+    from dcgan.runs.manage import launch, request_stop, resume
+
+    run = create_run(tiny_config("launched", limit=2048, epochs=20, log_every=2, score_samples=0), runs_dir)
+    agent = launch(run, processes=2)  # what start_run does for "all 2 GPUs", here on the CPU
+    assert run.lock_owner() == agent  # torchrun's agent holds the run from the start...
+    with pytest.raises(RunLocked):
+        resume(run)  # ...so a second trainer is refused
+    deadline = time.time() + 120
+    while time.time() < deadline and len(metrics(run)) < 4:
+        time.sleep(0.1)
+    assert run.read_status()["state"] == "running" and run.read_status()["processes"] == 2
+    request_stop(run)  # the app's Stop: both processes agree on it at a logging step
+    assert wait_for_state(run.path, timeout=120) == "stopped"
+    deadline = time.time() + 60
+    while time.time() < deadline and run.lock_owner() is not None:
+        time.sleep(0.1)
+    assert run.lock_owner() is None
+    stopped = load_checkpoint(run.checkpoint_path)["step"]
+    assert stopped == metrics(run)[-1]["step"] and run.generator_path.exists()
+    assert not run.stop_requested()
