@@ -235,3 +235,37 @@ def test_two_processes_of_eight_give_one_process_of_sixteen_gradients_only_with_
         assert torch.allclose(got["image_grad"], image.grad[:8], atol=1e-6, rtol=1e-4)
     else:  # each share normalised by its own statistics: what DataParallel did, and not the same training
         assert not close and not same_running
+
+
+class _AllDrawn:
+    """A BackgroundDrawing that has drawn everything (DeviceBatches waits on it batch by batch)."""
+
+    def __init__(self, count: int):
+        self.ready = count
+
+    def wait_for(self, n: int) -> None:
+        assert n <= self.ready
+
+
+@pytest.mark.parametrize("drawing", [False, True])
+def test_each_ranks_batches_joined_are_the_one_process_batches_also_from_mid_epoch(drawing):
+    from dcgan.data.batches import DeviceBatches
+    from dcgan.data.loading import ImageSet
+    from dcgan.data.sharded import ShardedDeviceBatches
+
+    images = torch.randint(0, 256, (200, 3, 4, 4), dtype=torch.uint8, generator=torch.Generator().manual_seed(5))
+    data = ImageSet(images, torch.zeros(200, dtype=torch.long), "test")
+    one = DeviceBatches(data, 32, torch.device("cpu"), seed=7, first_epoch_block=64)
+    for world in (2, 4):
+        hosts = [
+            DeviceBatches(data, 32, torch.device("cpu"), 7, 64, _AllDrawn(200) if drawing else None)
+            for _ in range(world)
+        ]
+        ranks = [ShardedDeviceBatches(host, torch.device("cpu"), r, world) for r, host in enumerate(hosts)]
+        assert all(r.steps_per_epoch == one.steps_per_epoch == 6 for r in ranks)
+        for epoch, start in ((0, 0), (1, 0), (1, 4)):  # epoch 0 is drawn in blocks; (1, 4): a resume mid-epoch
+            expected = list(one.epoch(epoch, start))
+            shares = [list(r.epoch(epoch, start)) for r in ranks]
+            assert all(len(s) == len(expected) for s in shares)
+            for i, batch in enumerate(expected):
+                assert torch.equal(torch.cat([s[i] for s in shares]), batch)
