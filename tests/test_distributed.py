@@ -269,3 +269,21 @@ def test_each_ranks_batches_joined_are_the_one_process_batches_also_from_mid_epo
             assert all(len(s) == len(expected) for s in shares)
             for i, batch in enumerate(expected):
                 assert torch.equal(torch.cat([s[i] for s in shares]), batch)
+
+
+def test_a_run_whose_config_predates_compile_modes_and_sync_batchnorm_resumes(runs_dir):
+    from conftest import tiny_config
+
+    from dcgan.runs.manage import create_run
+    from dcgan.train.trainer import train_run
+
+    run = create_run(tiny_config("old", epochs=2, score_samples=0), runs_dir)
+    calls: list[int] = []
+    train_run(run, abort_fn=lambda: calls.append(1) or len(calls) >= 3)
+    raw = json.loads(run.config_path.read_text())
+    raw["train"]["compile"] = False  # as config.json was written before compile became auto/on/off
+    del raw["train"]["sync_batchnorm"]
+    run.config_path.write_text(json.dumps(raw))
+    final = train_run(run)
+    assert final["state"] == "finished" and final["compile"] == "compile off (asked for)"
+    assert json.loads(run.config_path.read_text())["train"]["compile"] is False  # left as the person wrote it
