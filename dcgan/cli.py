@@ -15,6 +15,7 @@ from pathlib import Path
 
 from dcgan.bnlab import cli as bnlab_cli
 from dcgan.config import (
+    COMPILE_MODES,
     DEVICES,
     MAX_SAMPLE_COUNT,
     PRECISIONS,
@@ -30,6 +31,7 @@ from dcgan.errors import ConfigError
 from dcgan.progress import ProgressBar, format_duration
 from dcgan.runs import timelapse_cli
 from dcgan.runs.records import Metric
+from dcgan.train.torchrun_env import torchrun_place
 
 USAGE_ERROR = 2
 IMAGE_OUTPUTS = (".png", ".jpg", ".jpeg", ".webp")  # what `sample -o` writes (Pillow picks the format by suffix)
@@ -40,7 +42,13 @@ class _Parser(argparse.ArgumentParser):
         raise ConfigError(f"{message} (see python -m dcgan {self.prog.split()[-1]} --help)")
 
 
-CHOICES = {"dataset": DATASETS, "device": DEVICES, "precision": PRECISIONS, "upsample": UPSAMPLING}
+CHOICES = {
+    "dataset": DATASETS,
+    "device": DEVICES,
+    "precision": PRECISIONS,
+    "upsample": UPSAMPLING,
+    "compile": COMPILE_MODES,
+}
 
 
 def _shown(value) -> str:
@@ -134,7 +142,7 @@ def _resolve_run(name: str, runs_dir: str | None):
     )
 
 
-def _train_in_terminal(run) -> int:
+def _train_in_terminal(run, team=None, abort_fn=None, lock_fd: int | None = None) -> int:
     from dcgan.train.trainer import train_run
 
     print(f"run folder: {run.path}", file=sys.stderr)
@@ -163,7 +171,7 @@ def _train_in_terminal(run) -> int:
             status.get("eta_s"),
         )
 
-    final = train_run(run, progress_fn=progress)
+    final = train_run(run, progress_fn=progress, abort_fn=abort_fn, lock_fd=lock_fd, team=team)
     if bar:
         bar.close()
     else:  # ended before its first progress report
@@ -223,16 +231,22 @@ def _print_skipped(status: dict) -> None:
         print(f"{said}; training on the other {status.get('images') or 0:,} images", file=sys.stderr)
 
 
-def _cmd_train(args) -> int:
+def config_from_args(args):
+    """`train`'s RunConfig: --config's file or the dataset's preset, then the flags."""
     from dcgan.data.presets import preset_config
-    from dcgan.runs.manage import create_run, launch
 
     overrides = {name: getattr(args, name) for name in field_index() if getattr(args, name) is not None}
     if args.config:
         config = load_config_file(args.config)  # a whole config: every setting as the file says, then the flags
     else:  # the dataset's preset, as the app's form opens on it, then the flags
         config = preset_config(overrides.get("dataset") or DataConfig.dataset)
-    config = apply_overrides(config, overrides)
+    return apply_overrides(config, overrides)
+
+
+def _cmd_train(args) -> int:
+    from dcgan.runs.manage import create_run, launch
+
+    config = config_from_args(args)
     _check_runs_dir(args.runs_dir)
     run = create_run(config, args.runs_dir)
     if args.background:
@@ -330,6 +344,11 @@ def main(argv: list[str] | None = None) -> int:
     }
     try:
         args = build_parser().parse_args(argv)
+        place = torchrun_place() if args.command in ("train", "resume", "worker") else None
+        if place is not None:  # started by torchrun with several processes: they train the run together
+            from dcgan.train.torchrun_cli import run_under_torchrun
+
+            return run_under_torchrun(args, place)
         return commands[args.command](args)
     except (ConfigError, DatasetUnavailable, CheckpointError, RunLocked, FileNotFoundError, ValueError) as err:
         print(f"dcgan: error: {err}", file=sys.stderr)
