@@ -55,11 +55,13 @@ def main() -> None:
         median = statistics.median(w for w, _ in runs)
         listed = ", ".join(f"{w:.2f}" for w, _ in runs)
         print(
-            f"{name}: fastest wall {best[every][0]:6.2f} s, CPU {best[every][1]:6.2f} s (median wall {median:.2f}; runs {listed})"
+            f"{name}: fastest wall {best[every][0]:6.2f} s, CPU {best[every][1]:6.2f} s "
+            f"(median wall {median:.2f}; runs {listed})"
         )
     (ref_wall, ref_cpu), (on_wall, on_cpu) = best[0], best[args.every]
     print(
-        f"inside / reference (fastest runs): wall {on_wall / ref_wall:.3f}x, CPU {on_cpu / ref_cpu:.3f}x (target <= 1.10)"
+        f"inside / reference (fastest runs): wall {on_wall / ref_wall:.3f}x, CPU {on_cpu / ref_cpu:.3f}x "
+        "(target <= 1.10)"
     )
 
 
