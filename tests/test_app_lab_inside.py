@@ -100,7 +100,7 @@ def test_the_sweep_refuses_a_grid_too_large_and_words_that_are_not_numbers(runs_
 
 
 @pytest.mark.slow  # trains a pair with 2 seeds and its inside view in a background job
-def test_a_pair_with_seeds_and_the_inside_view_trains_live_and_a_reload_keeps_it(runs_dir, small_lab_data):
+def test_a_pair_with_seeds_and_the_inside_view_trains_live_and_a_reload_keeps_it(runs_dir, small_lab_data):  # noqa: F811
     at = open_page("bn_lab")
     widget(at, "bn-act").set_value("sigmoid")
     widget(at, "bn-lr").set_value(1.0)
@@ -116,7 +116,7 @@ def test_a_pair_with_seeds_and_the_inside_view_trains_live_and_a_reload_keeps_it
 
 
 @pytest.mark.slow  # trains the table with 2 seeds per row in a background job
-def test_a_table_with_seeds_shows_bars_and_a_reload_keeps_it(runs_dir, small_lab_data):
+def test_a_table_with_seeds_shows_bars_and_a_reload_keeps_it(runs_dir, small_lab_data):  # noqa: F811
     at = open_page("bn_lab")
     widget(at, "bn-table-n").set_value(20)
     widget(at, "bn-table-seeds").set_value(2)
@@ -129,7 +129,7 @@ def test_a_table_with_seeds_shows_bars_and_a_reload_keeps_it(runs_dir, small_lab
 
 
 @pytest.mark.slow  # trains a small sweep in a background job
-def test_a_sweep_shows_its_gain_heatmap(runs_dir, small_lab_data):
+def test_a_sweep_shows_its_gain_heatmap(runs_dir, small_lab_data):  # noqa: F811
     at = open_page("bn_lab")
     widget(at, "bn-sweep-lrs").set_value("1").run()
     widget(at, "bn-sweep-its").set_value(20).run()
