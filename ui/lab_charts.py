@@ -123,6 +123,7 @@ def pair_curves_figure(
         xaxis_range=[0, total],
         yaxis_range=None if loss else [0, 1],
         yaxis_type="log" if loss else "linear",
+        yaxis_dtick=1 if loss else None,  # a log axis: ticks at 0.1, 1, 10, not at every digit
         margin={"l": 10, "r": 10, "t": 20, "b": 10},
         legend={"orientation": "h", "y": -0.3},
         uirevision="keep",

@@ -87,9 +87,9 @@ def distribution_figure(traces: tuple[InsideTrace, InsideTrace], which: str = "p
     title = "pre-activation (the activation's input)" if which == "pre" else "activation"
     fig.update_layout(
         height=110 + 150 * hidden,
-        margin={"l": 10, "r": 30, "t": 40, "b": 10},
+        margin={"l": 10, "r": 30, "t": 70, "b": 10},
         uirevision="keep",
-        title={"text": f"{title}: median, 25-75% and 5-95% of the batch's values", "font": {"size": 13}},
+        title={"text": f"{title}: median, 25-75% and 5-95% of the batch's values", "font": {"size": 13}, "y": 0.99},
     )
     fig.update_xaxes(title_text="iteration", row=hidden)
     return fig
@@ -123,11 +123,11 @@ def per_layer_figure(traces: tuple[InsideTrace, InsideTrace], metric: str) -> go
             fig.add_hline(
                 y=HEALTHY_UPDATE_RATIO,
                 line={"dash": "dash", "color": "#444", "width": 1},
-                annotation_text="1e-3" if col == 2 else None,
                 row=1,
                 col=col,
             )
-    fig.update_yaxes(type="log" if log else "linear", title_text=_Y_TITLES[metric], row=1, col=1)
+    fig.update_yaxes(type="log" if log else "linear", dtick=1 if log else None)  # both columns: one shared axis
+    fig.update_yaxes(title_text=_Y_TITLES[metric], row=1, col=1)
     if metric == "saturated":
         fig.update_yaxes(range=[0, 1.02], tickformat=".0%")
     fig.update_xaxes(title_text="iteration")
@@ -225,7 +225,7 @@ def inside_view(pairs: list[tuple[NetworkResult, NetworkResult]], activation: st
         at = iterations.index(st.session_state[f"{key}-it"])
         st.plotly_chart(histogram_figure(traces, at), key=f"{key}-hist")
     n = len(traces[0].iterations)
-    every = traces[0].iterations[1] - traces[0].iterations[0] if n > 1 else 0
+    every = traces[0].iterations[-1] - traces[0].iterations[-2] if n > 2 else 0  # the first record is at 1
     st.caption(
         f"Measured on each training batch of 60 at {n} recorded iterations"
         + (f" (the first, then every {every if every > 1 else 1})" if n > 1 else "")
