@@ -183,32 +183,36 @@ def _table_progress() -> None:
 
 
 # Short headers, so every key column fits beside the others without cutting (the full words are in the help).
+# Short headers and widths that add up to the page's width at 1400 px (about 1,090 px of table), so the
+# diverged and note columns show whole too; the full words are in each header's help.
 _COLUMNS = {
-    "row": st.column_config.NumberColumn("#", width=36, help="the row's number in the chart below"),
-    "weights": st.column_config.TextColumn("weights", width=90),
-    "lr": st.column_config.NumberColumn("lr", width=50, format="%g"),
-    "activation": st.column_config.TextColumn("activation", width=80),
+    "row": st.column_config.NumberColumn("#", width=32, help="the row's number in the chart below"),
+    "weights": st.column_config.TextColumn("weights", width=78),
+    "lr": st.column_config.NumberColumn("lr", width=40, format="%g"),
+    "activation": st.column_config.TextColumn("activation", width=72),
     "published iterations": st.column_config.NumberColumn(
-        "pub. its", width=70, format="%d", help="the iterations behind the published accuracies"
+        "pub. its", width=58, format="%d", help="the iterations behind the published accuracies"
     ),
     "published without BN": st.column_config.NumberColumn(
-        "pub. without BN", width=120, format="%.4f", help="the lesson's test accuracy without batch norm"
+        "pub. w/o BN", width=84, format="%.4f", help="the lesson's test accuracy without batch norm"
     ),
     "published with BN": st.column_config.NumberColumn(
-        "pub. with BN", width=100, format="%.4f", help="the lesson's test accuracy with batch norm"
+        "pub. BN", width=64, format="%.4f", help="the lesson's test accuracy with batch norm"
     ),
-    "our iterations": st.column_config.NumberColumn("our its", width=70, format="%d"),
+    "our iterations": st.column_config.NumberColumn("our its", width=56, format="%d"),
     "ours without BN": st.column_config.NumberColumn(
-        "ours without BN", width=120, format="%.4f", help="our test accuracy without batch norm"
+        "ours w/o BN", width=84, format="%.4f", help="our test accuracy without batch norm (with seeds: their mean)"
     ),
     "ours with BN": st.column_config.NumberColumn(
-        "ours with BN", width=100, format="%.4f", help="our test accuracy with batch norm"
+        "ours BN", width=64, format="%.4f", help="our test accuracy with batch norm (with seeds: their mean)"
     ),
     "seeds' range": st.column_config.TextColumn(
-        "seeds' range", width=110, help="without / with batch norm: the lowest and highest test accuracy of the seeds"
+        "seeds' range", width=100, help="without / with batch norm: the lowest and highest test accuracy of the seeds"
     ),
-    "diverged": st.column_config.TextColumn("diverged", help="the iteration where a network's loss became NaN/inf"),
-    "note": st.column_config.TextColumn("note"),
+    "diverged": st.column_config.TextColumn(
+        "diverged", width=112, help="where a network's loss became NaN/inf (with seeds: how many of them)"
+    ),
+    "note": st.column_config.TextColumn("note", width=140),
 }
 
 
@@ -233,12 +237,13 @@ def table_rows(
         if grouped:
             pairs = grouped[i]
             without, with_bn = test_spread([a for a, _ in pairs]), test_spread([b for _, b in pairs])
-            diverged = [
-                f"{name} at {r.diverged_at:,}"
-                for name, side in (("without BN", 0), ("with BN", 1))
-                for r in [pair[side] for pair in pairs]
-                if r.diverged_at
-            ]
+            diverged = []
+            for name, side in (("w/o BN", 0), ("BN", 1)):
+                at = [pair[side].diverged_at for pair in pairs if pair[side].diverged_at]
+                if at and seeds == 1:
+                    diverged.append(f"{name} at {at[0]:,}")
+                elif at:
+                    diverged.append(f"{name} {len(at)} of {seeds}")
             entry.update(
                 {
                     "our iterations": pairs[0][0].trained,

@@ -47,7 +47,15 @@ def add_parser(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from dcgan.bnlab import store
-    from dcgan.bnlab.experiment import LabConfig, lesson_table, load_lab_data, run_table, table_configs, train_seeds
+    from dcgan.bnlab.experiment import (
+        LabConfig,
+        distinct_configs,
+        lesson_table,
+        load_lab_data,
+        run_table,
+        table_configs,
+        train_seeds,
+    )
     from dcgan.bnlab.inside import DEFAULT_EVERY
     from dcgan.bnlab.sweep import SweepConfig, run_sweep
     from dcgan.devices import device_label, resolve_device
@@ -66,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
     elif args.experiment == "table":
         rows, iterations = lesson_table(), None if args.published else args.iterations
         table_configs(rows, iterations, seeds=args.seeds)  # a ConfigError for settings out of bounds
-        networks = 2 * len(table_configs(rows, iterations)) * args.seeds
+        networks = 2 * len(distinct_configs(table_configs(rows, iterations))) * args.seeds
         total = iterations or max(r.iterations for r in rows)
         saved = store.Saved(
             store.TABLE, {"iterations": iterations, "networks": networks, "seeds": args.seeds}, total=total
