@@ -227,7 +227,8 @@ def test_the_whole_table_and_its_chart_come_back_after_a_restart(runs_dir, small
     assert len(shown) == 15 and (shown["our iterations"] == 20).all()
     key_columns = ["weights", "lr", "activation", "published without BN", "published with BN"]
     assert list(shown.columns)[:7] == ["row", *key_columns[:3], "published iterations", *key_columns[3:]]
-    assert {"ours without BN", "ours with BN"} <= set(shown.columns) and list(shown.columns)[-1] == "note"
+    assert {"ours without BN", "ours with BN"} <= set(shown.columns) and list(shown.columns)[-1] == "diverged"
+    assert any("The lesson's notes: row 12: a second run: 0.1010" in c.value for c in again.caption)
     assert set(heights) == {"content", None}  # the lesson's table at its full height; the comparison as it comes
     chart = next(c for c in again.get("plotly_chart") if c.proto.id.endswith("bn-table-chart"))
     spec = json.loads(chart.proto.spec)

@@ -88,6 +88,9 @@ def table_tab() -> None:
         width="stretch",
         column_config=_COLUMNS,
     )
+    notes = [f"row {i + 1}: {row.note}" for i, row in enumerate(rows) if row.note]
+    if notes:  # below the table, not a column: at 1400 px the columns fill the page's width already
+        st.caption("The lesson's notes: " + "; ".join(notes) + ".")
     if results:
         ahead = sum(_ahead(pairs) for pairs in by_row(results, seeds))
         where = (
@@ -183,8 +186,8 @@ def _table_progress() -> None:
 
 
 # Short headers, so every key column fits beside the others without cutting (the full words are in the help).
-# Short headers and widths that add up to the page's width at 1400 px (about 1,090 px of table), so the
-# diverged and note columns show whole too; the full words are in each header's help.
+# Short headers and widths that add up to less than the page's width at 1400 px (about 940 px of table), so
+# every column shows whole; the full words are in each header's help, the lesson's notes below the table.
 _COLUMNS = {
     "row": st.column_config.NumberColumn("#", width=32, help="the row's number in the chart below"),
     "weights": st.column_config.TextColumn("weights", width=78),
@@ -207,12 +210,11 @@ _COLUMNS = {
         "ours BN", width=64, format="%.4f", help="our test accuracy with batch norm (with seeds: their mean)"
     ),
     "seeds' range": st.column_config.TextColumn(
-        "seeds' range", width=100, help="without / with batch norm: the lowest and highest test accuracy of the seeds"
+        "seeds' range", width=150, help="without / with batch norm: the lowest and highest test accuracy of the seeds"
     ),
     "diverged": st.column_config.TextColumn(
         "diverged", width=112, help="where a network's loss became NaN/inf (with seeds: how many of them)"
     ),
-    "note": st.column_config.TextColumn("note", width=140),
 }
 
 
@@ -221,7 +223,7 @@ def table_rows(
 ) -> list[dict]:
     """The table as shown: each published row, and beside it ours once the table has trained (with several seeds
     per row, their mean, and their range in its own column). The key columns come first (the settings, then
-    published and our accuracies); the diverged points and notes last."""
+    published and our accuracies); the diverged points last."""
     table = []
     grouped = by_row(results, seeds) if results else None
     for i, row in enumerate(rows):
@@ -255,6 +257,5 @@ def table_rows(
                 span = lambda s: f"{s.low:.2f}-{s.high:.2f}" if s else "—"
                 entry["seeds' range"] = f"{span(without)} / {span(with_bn)}"
             entry["diverged"] = ", ".join(diverged)
-        entry["note"] = row.note
         table.append(entry)
     return table
