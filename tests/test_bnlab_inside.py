@@ -223,3 +223,21 @@ def test_only_the_newest_results_are_kept(runs_dir, monkeypatch):
     kept, _ = store.kept_results(store.TABLE)
     assert [s.started for _, s in kept] == [1e9 + 120, 1e9 + 60]
     assert not math.isnan(kept[0][1].elapsed_s)
+
+
+def test_the_cli_writes_the_lab_store_so_the_app_shows_its_pair_and_prints_the_inside_view(tmp_path, capsys, data):
+    from dcgan.cli import main
+
+    args = ["bn-lab", "pair", "--activation", "sigmoid", "--lr", "1", "--weights", "bad", "--iterations", "20"]
+    code = main(
+        [*args, "--eval-every", "10", "--seeds", "2", "--inside-every", "10", "--limit", "3000"]
+        + ["--device", "cpu", "--runs-dir", str(tmp_path)]
+    )
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "test accuracy without batch norm over 2 seeds:" in out
+    assert "inside without batch norm at iteration 20, first seed" in out and "hidden 3" in out
+    saved, note = store.load(store.PAIR, tmp_path)
+    assert note == "" and saved.state == "finished" and saved.config.seeds == 2 and len(saved.results) == 2
+    assert saved.results[0][0].inside.iterations == [1, 10, 20]
+    assert len(store.kept_results(store.PAIR, tmp_path)[0]) == 1
