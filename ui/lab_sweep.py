@@ -26,12 +26,11 @@ def sweep_tab() -> None:
         "Does batch norm help everywhere? Every cell trains a pair (without, with batch norm) from the same "
         "starting weights on the same batches; the heatmaps show the test accuracy with batch norm minus without."
     )
+    _restore_settings()
     c1, c2, c3 = st.columns([2, 1, 1])
-    lrs = c1.text_input("Learning rates", value="0.01, 0.1, 1, 2", key="bn-sweep-lrs", help="comma-separated")
-    iterations = c2.number_input(
-        "Iterations", value=1000, step=250, key="bn-sweep-its", help="for every cell (the default grid: ~30 s)"
-    )
-    seeds = c3.number_input("Seeds per cell", value=1, step=1, key="bn-sweep-seeds", help=f"1 to {MAX_SEEDS}")
+    lrs = c1.text_input("Learning rates", key="bn-sweep-lrs", help="comma-separated")
+    iterations = c2.number_input("Iterations", step=250, key="bn-sweep-its", help="for every cell")
+    seeds = c3.number_input("Seeds per cell", step=1, key="bn-sweep-seeds", help=f"1 to {MAX_SEEDS}")
     if st.button("Run the sweep", type="primary", key="bn-sweep-run"):
         try:
             sweep = SweepConfig(lrs=_numbers(lrs), iterations=int(iterations), seeds=int(seeds))
@@ -54,6 +53,26 @@ def sweep_tab() -> None:
         st.warning(note)
     if saved is not None:
         _show_saved(saved, progress=False)
+
+
+def _restore_settings() -> None:
+    """A reload's new session: the boxes show the last sweep's settings, not the defaults."""
+    if "bn-sweep-lrs" in st.session_state:
+        return
+    sweep = SweepConfig()
+    saved, _ = store.load(store.SWEEP)
+    if saved is not None:
+        try:
+            sweep = _config_of(saved)
+        except TypeError:
+            pass  # the tab says why when it shows the sweep
+    st.session_state.update(
+        {
+            "bn-sweep-lrs": ", ".join(f"{lr:g}" for lr in sweep.lrs),
+            "bn-sweep-its": int(sweep.iterations),
+            "bn-sweep-seeds": int(sweep.seeds),
+        }
+    )
 
 
 def _numbers(text: str) -> tuple[float, ...]:
@@ -183,4 +202,4 @@ def _cell_text(cell: dict) -> str:
     if gain is None:
         return "—"
     text = f"{gain.mean:+.2f}<br>{cell['without']:.2f} → {cell['with']:.2f}"
-    return text + (f"<br>💥{cell['diverged']}" if cell["diverged"] else "")
+    return text + (f"<br>{cell['diverged']} diverged" if cell["diverged"] else "")
