@@ -99,7 +99,7 @@ def pair_curves_figure(
             go.Scatter(
                 x=x,
                 y=[s.mean for _, s in points],
-                mode="lines",
+                mode="lines" if len(points) > 2 else "lines+markers",  # the first validations show at once
                 line={"color": color, "width": 2},
                 name=f"{label}{', ' + mean if mean else ''}",
             )
