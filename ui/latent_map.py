@@ -181,7 +181,8 @@ def _nearest_images(explorer: Explorer, train: torch.Tensor) -> None:
     scale = max(1, 64 // explorer.G.cfg.image_size)
     rows = []
     by_pixels, pixel_distance = nearest_by_pixels(sample, train, NEIGHBOURS)
-    rows.append(("pixels", by_pixels, [f"{d:.3f}" for d in pixel_distance.tolist()]))
+    pixel_label = "pixels (root mean square in [-1, 1] units)"
+    rows.append((pixel_label, by_pixels, [f"{d:.3f}" for d in pixel_distance.tolist()]))
     classifier, _ = explorer.classifier()
     if classifier is not None:
         features = st.session_state.get("mem-features")
@@ -191,14 +192,14 @@ def _nearest_images(explorer: Explorer, train: torch.Tensor) -> None:
             st.session_state["mem-features"] = features
         own = classifier_features(classifier.model, sample[None])[0]
         by_features, feature_distance = nearest_by_features(own, features[1], NEIGHBOURS)
-        rows.append(("classifier features", by_features, [f"{d:.1f}" for d in feature_distance.tolist()]))
+        rows.append(("classifier features (Euclidean)", by_features, [f"{d:.1f}" for d in feature_distance.tolist()]))
     for name, index, distances in rows:
         strip = torch.cat([sample[None], to_unit(train[index])])
         st.image(
             image_grid(upscale(strip, scale), columns=len(strip)),
             output_format="PNG",
             caption=f"the sample, then its {len(index)} nearest of {len(train):,} training images by {name} "
-            f"(distances {', '.join(distances)}; pixel distance: root mean square in [-1, 1] units)",
+            f": distances {', '.join(distances)}",
         )
 
 
@@ -226,10 +227,11 @@ def _recovery_gap(explorer: Explorer, real) -> None:
     (st.warning if result.clear and result.reliable else st.info)(result.verdict())
     fig = go.Figure(
         [
-            go.Histogram(x=result.train_errors.tolist(), name="training images", opacity=0.6, nbinsx=20),
-            go.Histogram(x=result.held_out_errors.tolist(), name="held-out images", opacity=0.6, nbinsx=20),
+            go.Histogram(x=result.train_errors.tolist(), name="training images", marker_color="#1f77b4"),
+            go.Histogram(x=result.held_out_errors.tolist(), name="held-out images", marker_color="#ff7f0e"),
         ]
     )
+    fig.update_traces(opacity=0.6, nbinsx=20)
     fig.update_layout(
         barmode="overlay",
         height=300,
