@@ -1,6 +1,7 @@
 """The lab page's issue-18 controls through AppTest: the inside view, seeds, the sweep, kept results, and settings
 that survive a reload."""
 
+import json
 from dataclasses import asdict
 
 import pytest
@@ -59,7 +60,8 @@ def test_a_reload_keeps_the_pairs_settings_and_shows_its_inside_view(runs_dir):
     assert at.checkbox(key="bn-inside").value is True and widget(at, "bn-inside-every").value == 25
     for key in ("bn-pair-chart", "bn-pair-loss", "-saturated", "-passed", "-ratio", "-grad", "-pre", "-act", "-hist"):
         assert has_chart(at, key), key
-    assert "1e-3" in chart(at, "-ratio").proto.spec  # the reference line
+    shapes = json.loads(chart(at, "-ratio").proto.spec)["layout"]["shapes"]
+    assert [shape["y0"] for shape in shapes] == [1e-3, 1e-3]  # the reference line, in both columns
     assert [m.label for m in at.metric][:2] == ["Test accuracy without batch norm", "Test accuracy with batch norm"]
     assert any("2 seeds: lowest 0.5000, highest 0.5100" in c.value for c in at.caption)
     at.select_slider(key="bn-inside-view-it").set_value(1).run()  # the histogram slider picks a recorded iteration
