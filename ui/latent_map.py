@@ -198,7 +198,7 @@ def _nearest_images(explorer: Explorer, train: torch.Tensor) -> None:
         st.image(
             image_grid(upscale(strip, scale), columns=len(strip)),
             output_format="PNG",
-            caption=f"the sample, then its {len(index)} nearest of {len(train):,} training images by {name} "
+            caption=f"the sample, then its {len(index)} nearest of {len(train):,} training images by {name}"
             f": distances {', '.join(distances)}",
         )
 
