@@ -87,3 +87,11 @@ def test_map_and_memorisation_check_run_without_errors(runs_dir):
     widget(at, "mem-run").click().run()
     assert not at.exception
     assert any("Cannot tell from so few images" in i.value for i in at.info)  # 8 images: no verdict
+
+
+def test_without_a_classifier_of_its_own_dataset_the_page_says_why(runs_dir):
+    from ui.latent_common import _find_classifier
+
+    assert "has no labels" in _find_classifier({"dataset": "folder"})
+    assert "No mnist classifier has been trained" in _find_classifier({"dataset": "mnist"})  # empty data folder
+    assert not isinstance(_find_classifier({"dataset": "street-digits"}), str)  # the shipped one
