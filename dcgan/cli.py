@@ -28,6 +28,7 @@ from dcgan.config import (
 from dcgan.data.registry import DATASETS
 from dcgan.errors import ConfigError
 from dcgan.progress import ProgressBar, format_duration
+from dcgan.runs import rollback_cli
 from dcgan.runs.records import Metric
 
 USAGE_ERROR = 2
@@ -77,7 +78,7 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="dcgan", description="Train and sample Deep Convolutional GANs (DCGAN Studio).")
     sub = parser.add_subparsers(
-        dest="command", required=True, parser_class=_Parser, metavar="{train,resume,sample,runs,bn-lab}"
+        dest="command", required=True, parser_class=_Parser, metavar="{train,resume,rollback,sample,runs,bn-lab}"
     )  # `worker` is for background runs only
     train = sub.add_parser(
         "train",
@@ -99,6 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="start again from step 0, discarding the run's checkpoint, metrics and sample grids",
     )
+    rollback_cli.add_parser(sub)
     sample = sub.add_parser("sample", help="draw a grid of images from a generator")
     sample.add_argument("generator", help="a generator.pt, or a run folder that holds one")
     sample.add_argument("-n", type=int, default=64, help="number of images (default 64)")
@@ -320,6 +322,7 @@ def main(argv: list[str] | None = None) -> int:
     commands = {
         "train": _cmd_train,
         "resume": _cmd_resume,
+        "rollback": rollback_cli.run,
         "sample": _cmd_sample,
         "runs": _cmd_runs,
         "worker": _cmd_worker,
