@@ -151,3 +151,30 @@ def roll_back(run: RunDirectory, epoch: int, lr: float | None = None) -> dict:
         eta_s=None,
     )
     return {"epoch": epoch, "step": snap["step"]}
+
+
+def roll_back_in_background(run: RunDirectory, epoch: int, lr: float | None = None) -> int:
+    """Roll `run` back to epoch `epoch` and train on from there in a detached process (the app's button);
+    returns its pid. RunLocked while another process trains the run: nothing is changed then."""
+    from dcgan.runs.manage import launch
+
+    run.acquire_lock()
+    try:
+        roll_back(run, epoch, lr)
+    except BaseException:
+        run.release_lock()
+        raise
+    return launch(run)  # keeps the lock held here and hands it to the trainer
+
+
+def suggest_epoch(epochs: list[int], quality: list[dict], steps_per_epoch: int, before_step: int) -> int | None:
+    """The snapshot to roll back to when trouble began after `before_step`: among the epochs snapshotted by then,
+    the one with the best (lowest) quality score when some were scored, else the latest; None when none."""
+    healthy = [e for e in epochs if e * steps_per_epoch <= before_step]
+    if not healthy:
+        return None
+    scores = {r["step"]: r["frechet"] for r in quality if isinstance(r.get("frechet"), (int, float)) and r.get("step")}
+    scored = [e for e in healthy if e * steps_per_epoch in scores]
+    if scored:
+        return min(scored, key=lambda e: (scores[e * steps_per_epoch], -e))
+    return healthy[-1]
