@@ -10,7 +10,7 @@ from dcgan.errors import CheckpointError, ConfigError, ResumeRefused, RunDamaged
 from dcgan.runs.directory import ACTIVE_STATES, RunDirectory
 from dcgan.runs.manage import effective_state, request_stop
 from dcgan.runs.records import Metric
-from dcgan.runs.snapshots import roll_back_in_background, snapshot_epochs, suggest_epoch
+from dcgan.runs.snapshots import roll_back_in_background, snapshot_epochs, snapshot_lr, suggest_epoch
 from dcgan.train.watchdog import WatchdogConfig
 
 WHAT_IT_DOES = (
@@ -22,7 +22,9 @@ WHAT_IT_DOES = (
 
 def watchdog_rollback(run: RunDirectory, finding, records: list[dict], status: dict) -> None:
     """Under a watchdog finding: a button rolling back to the snapshot before the trouble (its best-scored, else
-    its latest) with the finding's lower learning rate. A running run is stopped first."""
+    its latest) with a lower learning rate: the finding's, or lower still when the snapshot trained with less (a
+    run made to diverge by raising its rate is rolled back below the rate that was healthy). A running run is
+    stopped first."""
     per_epoch = status.get("steps_per_epoch")
     if not finding.suggested_lr or not isinstance(per_epoch, int) or per_epoch <= 0:
         return
@@ -34,12 +36,14 @@ def watchdog_rollback(run: RunDirectory, finding, records: list[dict], status: d
     epoch = suggest_epoch(snapshot_epochs(run), run.read_quality(), per_epoch, trouble_from)
     if epoch is None:
         return
+    healthy_lr = snapshot_lr(run, epoch)
+    lr = min(finding.suggested_lr, healthy_lr * WatchdogConfig().lr_factor if healthy_lr else finding.suggested_lr)
     if st.button(
-        f"Roll back to epoch {epoch} with learning rate {finding.suggested_lr:g}",
+        f"Roll back to epoch {epoch} with learning rate {lr:g}",
         key=f"rollback-advice:{run.path}:{finding.kind}",
         help=WHAT_IT_DOES,
     ):
-        _roll_back_when_stopped(run, epoch, finding.suggested_lr)
+        _roll_back_when_stopped(run, epoch, lr)
 
 
 def rollback_control(run: RunDirectory, state: str, config: dict) -> None:

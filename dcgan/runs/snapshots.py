@@ -50,14 +50,16 @@ def _half(state: dict) -> dict:
     return {k: v.detach().half() if v.is_floating_point() else v.detach() for k, v in state.items()}
 
 
-def snapshot_state(*, G, D, step: int, epoch: int, elapsed_s: float, rng: dict) -> dict:
-    """A snapshot, copied to the CPU (written in the background like a checkpoint)."""
+def snapshot_state(*, G, D, step: int, epoch: int, elapsed_s: float, rng: dict, lr: float) -> dict:
+    """A snapshot, copied to the CPU (written in the background like a checkpoint); `lr`: the learning rate it
+    trained with, from which the watchdog's rollback lowers."""
     return cpu_copy(
         {
             "format": SNAPSHOT_FORMAT,
             "epoch": epoch,
             "step": step,
             "elapsed_s": elapsed_s,
+            "lr": lr,
             "generator": _half(G.state_dict()),
             "discriminator": _half(D.state_dict()),
             "rng": rng,
@@ -82,6 +84,15 @@ def load_snapshot(path: Path, checkpoint: dict) -> dict:
             if value.is_floating_point() and not torch.isfinite(value).all():
                 raise CheckpointError(f"{name} holds NaN or infinite values in {net} weight {key!r}: {damaged}")
     return snap
+
+
+def snapshot_lr(run: RunDirectory, epoch: int) -> float | None:
+    """The learning rate snapshot `epoch` was trained with, or None when it does not say (or is unreadable)."""
+    try:
+        lr = load_tagged(snapshot_path(run, epoch), SNAPSHOT_FORMAT, f"snapshot of epoch {epoch}").get("lr")
+    except CheckpointError:
+        return None
+    return float(lr) if isinstance(lr, (int, float)) and not isinstance(lr, bool) and lr > 0 else None
 
 
 def describe_snapshots(epochs: list[int]) -> str:

@@ -52,7 +52,13 @@ class Keeper:
             return
         epoch = training.step // training.steps_per_epoch
         state = snapshot_state(
-            G=training.G, D=training.D, step=training.step, epoch=epoch, elapsed_s=training.elapsed, rng=rng
+            G=training.G,
+            D=training.D,
+            step=training.step,
+            epoch=epoch,
+            elapsed_s=training.elapsed,
+            rng=rng,
+            lr=training.config.train.lr,
         )
         path = snapshot_path(training.run, epoch)
         training._in_background(lambda: atomic_save_torch(path, state))

@@ -1,0 +1,42 @@
+"""The app's side of issue 16's keeping: the Latent explorer offers a run's best and last generators, and the
+Train page rolls an ended run back to an epoch and trains on from there."""
+
+import pytest
+from apptest_helpers import open_page, wait_for_state, widget
+from conftest import tiny_config
+
+from dcgan.runs.manage import create_run
+from dcgan.runs.snapshots import snapshot_epochs
+from dcgan.train.trainer import train_run
+
+
+@pytest.fixture()
+def kept(runs_dir, monkeypatch):
+    monkeypatch.setenv("DCGAN_SCORE_BUDGET", "inf")  # a score at every epoch of this tiny run
+    run = create_run(tiny_config("kept", epochs=3, ema_half_life=500))
+    assert train_run(run)["state"] == "finished"
+    return run
+
+
+def test_latent_explorer_offers_a_runs_best_and_last_generator(kept):
+    at = open_page("latent")
+    widget(at, "latent-source").set_value("From a run").run()
+    choice = widget(at, "latent-From a run")
+    assert list(choice.options) == ["kept", "kept · best"]
+    choice.set_value("kept · best").run()
+    assert not at.exception and not at.error
+    best_step = min(kept.read_quality(), key=lambda r: r["frechet"])["step"]
+    assert any(f"step {best_step}" in c.value and "run kept" in c.value for c in at.caption)
+
+
+@pytest.mark.slow  # trains on in a background process
+def test_train_page_rolls_an_ended_run_back_and_it_trains_on_from_there(kept):
+    at = open_page("train", run="kept")
+    widget(at, f"rollback-epoch:{kept.path}").set_value(1).run()
+    widget(at, f"rollback-lr:{kept.path}").set_value(1e-4).run()
+    widget(at, f"rollback:{kept.path}").click().run()
+    assert not at.exception and not at.error
+    assert wait_for_state(kept.path) == "finished"
+    steps = [r["step"] for r in kept.read_metrics()[0]]
+    assert steps == sorted(set(steps)) and steps[-1] == 24 and kept.read_config()["train"]["lr"] == 1e-4
+    assert snapshot_epochs(kept) == [1, 2, 3]
