@@ -1,7 +1,7 @@
 """Per-epoch snapshots (snapshots/epochNNNN.pt) and rolling a run back to one.
 
 A snapshot holds G's and D's weights at an epoch's end in half precision, with the step, the training time
-and the random-number state there: 1/4 of a checkpoint (no Adam moments, which are twice the weights, and
+and the random-number state there: 1/6 of a checkpoint (no Adam moments, which are twice the weights, and
 half the bytes per weight). Rolling back to epoch k turns snapshot k into the run's checkpoint.pt:
 
 - D comes back from the same epoch as G. The collapsed run's D has won (that is what a collapse looks like),
