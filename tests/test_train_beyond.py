@@ -267,3 +267,28 @@ def test_the_rollback_advice_picks_the_best_scored_snapshot_before_the_trouble()
     assert suggest_epoch([1, 2, 3, 4], quality, 8, before_step=30) == 2
     assert suggest_epoch([1, 2, 3, 4], [], 8, before_step=30) == 3  # unscored: the latest before the trouble
     assert suggest_epoch([3, 4], [], 8, before_step=20) is None
+
+
+@pytest.mark.slow  # a worker process killed mid-run, and a reference run
+def test_a_run_with_every_switch_killed_minus_9_and_resumed_equals_an_uninterrupted_one(runs_dir):
+    import signal
+    import time
+
+    from test_trainer import _worker, metric_steps
+
+    settings = dict(limit=512, epochs=3, checkpoint_every_s=1e9, score_samples=0, **HACKS)  # 16 steps an epoch
+    reference = create_run(tiny_config("reference", **settings))
+    train_run(reference)
+    run = create_run(tiny_config("killed", **settings))
+    proc = _worker(run)
+    deadline = time.time() + 120
+    while time.time() < deadline and not any(s > 20 for s in metric_steps(run)):
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert 20 < max(metric_steps(run)) < 48, "the kill must land mid-run, after the first epoch's checkpoint"
+    assert train_run(run)["state"] == "finished"
+    assert metric_steps(run) == metric_steps(reference)
+    a, b = load_checkpoint(reference.checkpoint_path), load_checkpoint(run.checkpoint_path)
+    for net in ("generator", "generator_ema"):
+        assert all(torch.allclose(a[net][k].float(), b[net][k].float(), atol=1e-4) for k in a[net]), net
