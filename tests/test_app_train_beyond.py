@@ -40,3 +40,16 @@ def test_train_page_rolls_an_ended_run_back_and_it_trains_on_from_there(kept):
     steps = [r["step"] for r in kept.read_metrics()[0]]
     assert steps == sorted(set(steps)) and steps[-1] == 24 and kept.read_config()["train"]["lr"] == 1e-4
     assert snapshot_epochs(kept) == [1, 2, 3]
+
+
+def test_a_collapse_in_the_quality_score_offers_a_rollback_to_before_it(kept):
+    import json
+
+    records = kept.read_quality()
+    for record in records[1:]:  # epochs 2 and 3: one class makes most samples
+        record["collapsed"] = True
+    records[0]["collapsed"] = False
+    (kept.path / "quality.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    at = open_page("train", run="kept")
+    assert any("collapsed onto one class since step 16" in w.value for w in at.warning)
+    assert widget(at, f"rollback-collapse:{kept.path}").label == "Roll back to epoch 1 with learning rate 0.0001"

@@ -46,10 +46,14 @@ def watchdog_rollback(run: RunDirectory, finding, records: list[dict], status: d
         _roll_back_when_stopped(run, epoch, lr)
 
 
-def rollback_control(run: RunDirectory, state: str, config: dict) -> None:
-    """'Roll back to an epoch' for a run that is not training: pick the epoch and the learning rate."""
+def rollback_control(run: RunDirectory, state: str, config: dict, status: dict) -> None:
+    """The quality score's collapse verdict with a rollback to before it; then 'Roll back to an epoch' for a run
+    that is not training: pick the epoch and the learning rate."""
     epochs = snapshot_epochs(run)
-    if state in ACTIVE_STATES or not epochs:
+    if not epochs:
+        return
+    _collapse_rollback(run, epochs, config, status)
+    if state in ACTIVE_STATES:
         return
     with st.expander("Roll back to an epoch"):
         st.caption(WHAT_IT_DOES)
@@ -64,6 +68,30 @@ def rollback_control(run: RunDirectory, state: str, config: dict) -> None:
         )
         if st.button(f"Roll back to epoch {epoch} and train on", key=f"rollback:{run.path}", type="primary"):
             _roll_back(run, epoch, lr)
+
+
+def _collapse_rollback(run: RunDirectory, epochs: list[int], config: dict, status: dict) -> None:
+    """When the newest quality scores say one class makes most samples (mode collapse, quality/score.py's
+    `collapsed`), offer to roll back to the best-scored snapshot before the collapse began, at half the rate."""
+    per_epoch = status.get("steps_per_epoch")
+    records = run.read_quality()
+    if not records or records[-1].get("collapsed") is not True or not isinstance(per_epoch, int) or per_epoch <= 0:
+        return
+    began = len(records) - 1
+    while began > 0 and records[began - 1].get("collapsed") is True:
+        began -= 1
+    epoch = suggest_epoch(epochs, records[:began], per_epoch, records[began]["step"] - 1)
+    if epoch is None:
+        return  # collapsed from its first score: no snapshot before it
+    lr = float(config.get("train", {}).get("lr", 2e-4)) * WatchdogConfig().lr_factor
+    st.warning(
+        f"**The samples have collapsed onto one class since step {records[began]['step']:,}** (the quality score's "
+        "class histogram): rolling back to before it with a lower learning rate often gets out of it."
+    )
+    if st.button(
+        f"Roll back to epoch {epoch} with learning rate {lr:g}", key=f"rollback-collapse:{run.path}", help=WHAT_IT_DOES
+    ):
+        _roll_back_when_stopped(run, epoch, lr)
 
 
 def _roll_back_when_stopped(run: RunDirectory, epoch: int, lr: float) -> None:

@@ -87,7 +87,7 @@ def _run_panel(run: RunDirectory) -> None:
         )
     _progress(status, state, config)
     _watchdog(run, follower.records, status, config)
-    rollback_control(run, state, config)
+    rollback_control(run, state, config, status)
     chart_col, sample_col = st.columns([3, 2])
     with chart_col:
         if follower.records:
