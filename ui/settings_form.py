@@ -92,7 +92,7 @@ SETTINGS = (
                 ("label_flip", "Label flip probability", 0.01, "%.2f"),
                 ("instance_noise", "Instance noise std", 0.05, "%.2f"),
                 ("instance_noise_epochs", "Noise fades to 0 over (epochs)", 0.5, "%g"),
-                ("ema_half_life", "EMA of G: half-life (images; 0 = off)", 1000, None),
+                ("ema_half_life", "EMA of G: half-life (images)", 1000, None),
             )
         ),
     ),
