@@ -292,3 +292,19 @@ def test_a_run_with_every_switch_killed_minus_9_and_resumed_equals_an_uninterrup
     a, b = load_checkpoint(reference.checkpoint_path), load_checkpoint(run.checkpoint_path)
     for net in ("generator", "generator_ema"):
         assert all(torch.allclose(a[net][k].float(), b[net][k].float(), atol=1e-4) for k in a[net]), net
+
+
+def test_a_lower_learning_rate_keeps_tturs_ratio_and_a_restart_forgets_snapshots_and_best(three_epochs):
+    from dcgan.runs.manage import set_learning_rate
+
+    run = three_epochs
+    raw = run.read_config()
+    raw["train"].update(lr_g=1e-4, lr_d=4e-4)
+    run.write_config(raw)
+    run.acquire_lock()
+    set_learning_rate(run, 1e-4)  # half of 2e-4
+    run.discard_training()  # Restart from step 0
+    run.release_lock()
+    t = run.read_config()["train"]
+    assert (t["lr"], t["lr_g"], t["lr_d"]) == pytest.approx((1e-4, 5e-5, 2e-4))
+    assert snapshot_epochs(run) == [] and not (run.path / "best_generator.pt").exists()

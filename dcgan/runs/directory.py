@@ -152,7 +152,11 @@ class RunDirectory:
 
     def discard_training(self) -> None:
         """Everything training wrote, for a deliberate restart from step 0; config.json and the log stay."""
-        for path in (self.checkpoint_path, self.generator_path, self.reals_path, self.path / "error.txt"):
+        best = self.path / "best_generator.pt"
+        for path in (self.checkpoint_path, self.generator_path, best, self.reals_path, self.path / "error.txt"):
+            path.unlink(missing_ok=True)
+        snapshots = self.path / "snapshots"  # runs/snapshots.py
+        for path in snapshots.glob("epoch*.pt") if snapshots.is_dir() else ():
             path.unlink(missing_ok=True)
         self.discard_after(0)
         self.write_status(
