@@ -16,7 +16,7 @@ import argparse
 import statistics
 import time
 
-from dcgan.bnlab.cli import table_lines
+from dcgan.bnlab.cli_report import table_lines
 from dcgan.bnlab.experiment import lesson_table, load_lab_data, run_table, table_configs, train_pair
 from dcgan.devices import device_label, resolve_device
 

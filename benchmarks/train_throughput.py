@@ -7,6 +7,8 @@ Both train the same model at the same batch size in this process, on street-digi
 Prints images/s of each and the ratio. Usage:
   python -m benchmarks.train_throughput                       # the SVHN lesson's model, 32 px, width 32
   python -m benchmarks.train_throughput --image-size 64       # the paper's model (widths 64)
+On a GPU, ours is by default a long run (400 epochs, the length auto-compile is for: dcgan/train/fast_path.py)
+stopped after --measure-steps steps: what a long run trains at with the default settings. --compile on/off forces.
 """
 
 from __future__ import annotations
@@ -26,7 +28,6 @@ from dcgan.data.loading import load_images
 from dcgan.devices import resolve_device
 from dcgan.errors import ConfigError
 from dcgan.models import build_models
-from dcgan.runs.directory import RunDirectory
 from dcgan.runs.manage import create_run
 from dcgan.train.trainer import train_run
 
@@ -94,15 +95,18 @@ def reference_loop(images, model_cfg, batch, device, steps, warmup, workers):
     return steps * batch / (time.perf_counter() - start)
 
 
-def ours(settings: dict, seconds_hint: float) -> tuple[float, RunDirectory]:
+def ours(settings: dict, measure_steps: int) -> tuple[float, int, str]:
+    """(images/s, sample grids written, what compile auto chose) of a run stopped after `measure_steps` (0 = all)."""
     with tempfile.TemporaryDirectory() as tmp:
         run = create_run(apply_overrides(RunConfig(), settings), tmp)
-        train_run(run)
+        steps: list[int] = []
+        train_run(run, abort_fn=lambda: bool(measure_steps) and (steps.append(1) or len(steps) >= measure_steps))
         records = run.read_metrics()[0]
         first, last = records[min(2, len(records) - 2)], records[-1]  # skip warm-up (graph capture, cudnn autotune)
         rate = (last["images_seen"] - first["images_seen"]) / (last["time"] - first["time"])
         samples = len(run.samples())
-    return rate, samples
+        compiled = (run.read_status() or {}).get("compile", "?")
+    return rate, samples, compiled
 
 
 def main():
@@ -113,10 +117,13 @@ def main():
     parser.add_argument("--precision", default="auto")
     parser.add_argument("--reference-steps", type=int, default=0, help="0 = 60 on CPU, 400 on a GPU")
     parser.add_argument(
-        "--epochs", type=int, default=0, help="epochs of 50k images for ours; 0 = 1 on CPU, 12 on a GPU"
+        "--epochs", type=int, default=0, help="epochs of 50k images for ours; 0 = 1 on CPU, 400 on a GPU"
+    )
+    parser.add_argument(
+        "--measure-steps", type=int, default=-1, help="stop ours after this many steps; -1 = 5000 on a GPU, 0 = never"
     )
     parser.add_argument("--limit", type=int, default=0, help="use only this many street-digits images (0 = 50k)")
-    parser.add_argument("--compile", action="store_true")
+    parser.add_argument("--compile", default="auto", choices=("auto", "on", "off"))
     parser.add_argument("--no-cuda-graph", action="store_true")
     args = parser.parse_args()
 
@@ -141,7 +148,7 @@ def main():
         "batch_size": args.batch_size,
         "device": args.device,
         "precision": args.precision,
-        "epochs": args.epochs or (12 if gpu else 1),
+        "epochs": args.epochs or (400 if gpu else 1),
         "log_every": 50 if gpu else 20,
         "compile": args.compile,
         "limit": args.limit,
@@ -149,8 +156,10 @@ def main():
         "seed": 0,
         "name": "bench",
     }
-    rate, samples = ours(settings, 0)
+    measure = args.measure_steps if args.measure_steps >= 0 else (5000 if gpu else 0)
+    rate, samples, compiled = ours(settings, measure)
     print(f"ours (dcgan.train.trainer, metrics + {samples} sample grids + checkpoints written): {rate:,.0f} images/s")
+    print(f"  {compiled}{f'; stopped after {measure} steps' if measure else ''}")
     print(f"ratio ours / reference: {rate / reference:.2f}x")
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from dcgan.bnlab import cli as bnlab_cli
 from dcgan.config import (
+    COMPILE_MODES,
     DEVICES,
     MAX_SAMPLE_COUNT,
     PRECISIONS,
@@ -28,8 +29,9 @@ from dcgan.config import (
 from dcgan.data.registry import DATASETS
 from dcgan.errors import ConfigError
 from dcgan.progress import ProgressBar, format_duration
-from dcgan.runs import rollback_cli
+from dcgan.runs import rollback_cli, timelapse_cli
 from dcgan.runs.records import Metric
+from dcgan.train.torchrun_env import torchrun_place
 
 USAGE_ERROR = 2
 IMAGE_OUTPUTS = (".png", ".jpg", ".jpeg", ".webp")  # what `sample -o` writes (Pillow picks the format by suffix)
@@ -40,7 +42,13 @@ class _Parser(argparse.ArgumentParser):
         raise ConfigError(f"{message} (see python -m dcgan {self.prog.split()[-1]} --help)")
 
 
-CHOICES = {"dataset": DATASETS, "device": DEVICES, "precision": PRECISIONS, "upsample": UPSAMPLING}
+CHOICES = {
+    "dataset": DATASETS,
+    "device": DEVICES,
+    "precision": PRECISIONS,
+    "upsample": UPSAMPLING,
+    "compile": COMPILE_MODES,
+}
 
 
 def _shown(value) -> str:
@@ -78,7 +86,10 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="dcgan", description="Train and sample Deep Convolutional GANs (DCGAN Studio).")
     sub = parser.add_subparsers(
-        dest="command", required=True, parser_class=_Parser, metavar="{train,resume,rollback,sample,runs,bn-lab}"
+        dest="command",
+        required=True,
+        parser_class=_Parser,
+        metavar="{train,resume,rollback,sample,runs,timelapse,bn-lab}",
     )  # `worker` is for background runs only
     train = sub.add_parser(
         "train",
@@ -108,6 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--seed", type=int, default=0)
     runs = sub.add_parser("runs", help="list runs and their state")
     runs.add_argument("--runs-dir")
+    timelapse_cli.add_parser(sub)
     bnlab_cli.add_parser(sub)
     worker = sub.add_parser("worker")  # what a background run executes (left out of the usage line above)
     worker.add_argument("run")
@@ -134,7 +146,7 @@ def _resolve_run(name: str, runs_dir: str | None):
     )
 
 
-def _train_in_terminal(run) -> int:
+def _train_in_terminal(run, team=None, abort_fn=None, lock_fd: int | None = None) -> int:
     from dcgan.train.trainer import train_run
 
     print(f"run folder: {run.path}", file=sys.stderr)
@@ -163,7 +175,7 @@ def _train_in_terminal(run) -> int:
             status.get("eta_s"),
         )
 
-    final = train_run(run, progress_fn=progress)
+    final = train_run(run, progress_fn=progress, abort_fn=abort_fn, lock_fd=lock_fd, team=team)
     if bar:
         bar.close()
     else:  # ended before its first progress report
@@ -223,16 +235,22 @@ def _print_skipped(status: dict) -> None:
         print(f"{said}; training on the other {status.get('images') or 0:,} images", file=sys.stderr)
 
 
-def _cmd_train(args) -> int:
+def config_from_args(args):
+    """`train`'s RunConfig: --config's file or the dataset's preset, then the flags."""
     from dcgan.data.presets import preset_config
-    from dcgan.runs.manage import create_run, launch
 
     overrides = {name: getattr(args, name) for name in field_index() if getattr(args, name) is not None}
     if args.config:
         config = load_config_file(args.config)  # a whole config: every setting as the file says, then the flags
     else:  # the dataset's preset, as the app's form opens on it, then the flags
         config = preset_config(overrides.get("dataset") or DataConfig.dataset)
-    config = apply_overrides(config, overrides)
+    return apply_overrides(config, overrides)
+
+
+def _cmd_train(args) -> int:
+    from dcgan.runs.manage import create_run, launch
+
+    config = config_from_args(args)
     _check_runs_dir(args.runs_dir)
     run = create_run(config, args.runs_dir)
     if args.background:
@@ -326,10 +344,16 @@ def main(argv: list[str] | None = None) -> int:
         "sample": _cmd_sample,
         "runs": _cmd_runs,
         "worker": _cmd_worker,
+        "timelapse": timelapse_cli.run,
         "bn-lab": bnlab_cli.run,
     }
     try:
         args = build_parser().parse_args(argv)
+        place = torchrun_place() if args.command in ("train", "resume", "worker") else None
+        if place is not None:  # started by torchrun with several processes: they train the run together
+            from dcgan.train.torchrun_cli import run_under_torchrun
+
+            return run_under_torchrun(args, place)
         return commands[args.command](args)
     except (ConfigError, DatasetUnavailable, CheckpointError, RunLocked, FileNotFoundError, ValueError) as err:
         print(f"dcgan: error: {err}", file=sys.stderr)

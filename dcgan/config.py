@@ -25,6 +25,7 @@ from dcgan.errors import ConfigError
 UPSAMPLING = ("transpose", "resize")
 PRECISIONS = ("auto", "fp32", "bf16")
 DEVICES = ("auto", "cpu", "cuda", "mps")
+COMPILE_MODES = ("auto", "on", "off")  # dcgan/train/fast_path.py says when auto compiles
 
 
 # Upper bounds on the settings that size memory: far above any DCGAN people train (the paper: z 100,
@@ -110,8 +111,9 @@ class TrainConfig:
     seed: int = 0  # seeds weights, noise, fixed z and the data order
     device: str = "auto"  # auto = CUDA, then MPS, then CPU
     precision: str = "auto"  # auto = bf16 autocast on CUDA, fp32 elsewhere
-    compile: bool = False  # torch.compile the networks (CUDA: worth it for long runs)
+    compile: str = "auto"  # torch.compile the nets: auto = on CUDA when the run repays its warm-up; on; off
     cuda_graph: bool = True  # on CUDA, capture the whole step in one CUDA graph (removes launch overhead)
+    sync_batchnorm: bool = True  # torchrun: batch norm over all processes' images; off = each its own (DataParallel)
     log_every: int = 20  # steps between lines of metrics.jsonl
     sample_every: int = 0  # steps between sample grids besides each epoch's end; 0 = about every 30 s
     sample_count: int = 64  # images in a sample grid (a square number draws a square grid)
@@ -161,6 +163,8 @@ class TrainConfig:
             raise ConfigError(f"device must be one of {', '.join(DEVICES)}, not {self.device!r}")
         if self.precision not in PRECISIONS:
             raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}")
+        if self.compile not in COMPILE_MODES:
+            raise ConfigError(f"compile must be one of {', '.join(COMPILE_MODES)}, not {self.compile!r}")
 
 
 MAX_D_STEPS = 10  # beyond this G hardly trains at all
@@ -241,7 +245,7 @@ class RunConfig:
             if name in raw and not isinstance(raw[name], dict):
                 raise ConfigError(f"'{name}' must be an object of settings, not {raw[name]!r:.40}")
         nested = {name: raw.pop(name) for name in SECTIONS if name in raw}
-        extra = {k: raw.pop(k) for k in ("version", "device_used", "created") if k in raw}
+        extra = {k: raw.pop(k) for k in ("version", "device_used", "created", "distributed") if k in raw}
         del extra  # written for people and tools, not settings
         flat = {}
         for section, values in nested.items():
@@ -314,6 +318,8 @@ def _coerce(value, kind: str, key: str):
             return int(value)
         if kind == "float":
             return float(value)
+        if isinstance(value, bool) and key.split(".")[-1] == "compile":
+            return "on" if value else "off"  # config.json of runs made when compile was true or false
         return str(value)
     except (TypeError, ValueError, OverflowError):
         raise ConfigError(f"{key} expects {KIND_WORDS.get(kind, 'a ' + kind)}, got {value!r}") from None

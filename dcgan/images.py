@@ -49,3 +49,48 @@ def gif_bytes(frames: torch.Tensor, frame_ms: int = 80, scale: int = 4, bounce: 
     buffer = io.BytesIO()
     images[0].save(buffer, format="GIF", save_all=True, append_images=images[1:], duration=frame_ms, loop=0)
     return buffer.getvalue()
+
+
+def gif_from_images(images: list, durations_ms: list[int]) -> bytes:
+    """An animated GIF of PIL images (each shown for its duration), looping forever. RGB frames are reduced to 256
+    colours each by fast octree quantisation, undithered: Pillow's default (median cut) took 0.45 s a frame for a
+    548 px sample grid against 0.01 s, and dithering made noisy early grids a fifth larger."""
+    from PIL import Image
+
+    images = [
+        im.quantize(256, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE) if im.mode == "RGB" else im
+        for im in images
+    ]
+    buffer = io.BytesIO()
+    images[0].save(buffer, format="GIF", save_all=True, append_images=images[1:], duration=durations_ms, loop=0)
+    return buffer.getvalue()
+
+
+def mp4_from_images(images: list, frame_ms: int, hold_last_ms: int = 0) -> bytes:
+    """An MP4 of PIL images of one size, each shown `frame_ms` and the last `hold_last_ms`: H.264 in yuv420p (what
+    browsers and phones play) when this PyAV has libx264, else MPEG-4 Part 2. Needs PyAV (`av`), imported here only;
+    ImportError without it. Odd widths and heights are padded by a pixel (yuv420p halves both for colour)."""
+    from fractions import Fraction
+
+    import av
+    from PIL import Image
+
+    width, height = images[0].size
+    even = (width + width % 2, height + height % 2)
+    buffer = io.BytesIO()
+    with av.open(buffer, mode="w", format="mp4") as container:
+        codec = "libx264" if "libx264" in av.codecs_available else "mpeg4"
+        stream = container.add_stream(codec, rate=Fraction(1000, frame_ms))
+        assert isinstance(stream, av.VideoStream)  # a video codec's stream (for the type checker)
+        stream.width, stream.height, stream.pix_fmt = even[0], even[1], "yuv420p"
+        if codec == "libx264":
+            stream.options = {"crf": "18", "preset": "medium"}  # crisp pixels of small grids, still small files
+        holds = max(1, round(hold_last_ms / frame_ms)) if hold_last_ms else 1
+        for i, image in enumerate(images):
+            padded = Image.new("RGB", even, (255, 255, 255))
+            padded.paste(image.convert("RGB"), (0, 0))
+            frame = av.VideoFrame.from_image(padded)
+            for _ in range(holds if i == len(images) - 1 else 1):
+                container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))  # flush the encoder's delayed frames
+    return buffer.getvalue()

@@ -11,29 +11,38 @@ require_shell()
 
 from dcgan.errors import CheckpointError  # noqa: E402
 from dcgan.latent.explore import prepare_for_exploring  # noqa: E402
+from dcgan.latent.saved_directions import file_digest  # noqa: E402
 from dcgan.paths import runs_root  # noqa: E402
 from dcgan.runs.catalog import run_generators, shipped_generators  # noqa: E402
 from dcgan.runs.generator_file import load_generator  # noqa: E402
+from ui.latent_common import Explorer  # noqa: E402
+from ui.latent_directions import class_directions_tab  # noqa: E402
+from ui.latent_map import map_tab, memorisation_tab  # noqa: E402
 from ui.latent_tabs import (  # noqa: E402
     SECTION_KEY,
     SECTIONS,
-    Explorer,
     arithmetic_tab,
     interpolation_tab,
     projection_tab,
     sliders_tab,
 )
+from ui.latent_truncation import batchnorm_tab, sampling_controls, truncation_tab  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
 st.title("Explore latent space")
-st.caption("Every image is the generator in eval mode: the same z always gives the same image.")
+st.caption(
+    "Every image is the generator in eval mode unless the batch-norm switch says otherwise: the same z always "
+    "gives the same image."
+)
 
 
 @st.cache_resource(show_spinner="Loading the generator…", max_entries=8)
 def _load_file(path: str, modified: float) -> Explorer:
     G, meta = load_generator(path)
-    return _explorer(G, meta, key=f"{path}@{modified}")
+    with open(path, "rb") as f:
+        digest = file_digest(f.read())
+    return _explorer(G, meta, key=f"{path}@{modified}", digest=digest)
 
 
 def _load_upload(upload) -> Explorer:
@@ -42,16 +51,17 @@ def _load_upload(upload) -> Explorer:
     if cached and cached.key == upload.file_id:
         return cached
     G, meta = load_generator(io.BytesIO(upload.getvalue()), name=upload.name)
-    explorer = _explorer(G, meta, key=upload.file_id)
+    meta["upload_name"] = upload.name.rsplit(".", 1)[0]
+    explorer = _explorer(G, meta, key=upload.file_id, digest=file_digest(upload.getvalue()))
     st.session_state["uploaded-generator"] = explorer
     return explorer
 
 
-def _explorer(G, meta: dict, key: str) -> Explorer:
+def _explorer(G, meta: dict, key: str, digest: str) -> Explorer:
     """What the tabs compute first, computed here, where a failure on an odd but valid file becomes one message
     instead of a traceback in a tab: the batch-norm check, and the principal directions (the Sliders tab shows
     them at once anyway, and Explorer keeps them)."""
-    explorer = Explorer(G, meta, prepare_for_exploring(G), key=key)
+    explorer = Explorer(G, meta, prepare_for_exploring(G), key=key, file_bytes_digest=digest)
     explorer.directions()
     return explorer
 
@@ -102,12 +112,19 @@ if explorer:
         st.info(explorer.note)
     # Keyed and tracked (a switch reruns the page), so a button can open another tab through Session State:
     # "Move this z with the sliders" opens Sliders. Every tab still runs, so none loses its widgets' values.
+    sampling_controls(explorer)
     tabs = st.tabs(SECTIONS, key=SECTION_KEY, on_change="rerun")
-    with tabs[0]:
-        sliders_tab(explorer)
-    with tabs[1]:
-        interpolation_tab(explorer)
-    with tabs[2]:
-        arithmetic_tab(explorer)
-    with tabs[3]:
-        projection_tab(explorer)
+    views = (
+        sliders_tab,
+        class_directions_tab,
+        truncation_tab,
+        map_tab,
+        memorisation_tab,
+        batchnorm_tab,
+        interpolation_tab,
+        arithmetic_tab,
+        projection_tab,
+    )
+    for tab, view in zip(tabs, views):
+        with tab:
+            view(explorer)

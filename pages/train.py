@@ -84,9 +84,10 @@ with st.expander("Start a new run", expanded=open_name not in names, key=f"new-r
     settings = settings_form(dataset)
     if settings is not None:
         try:
+            processes = settings.pop("processes", 1)  # GPUs, one process each (torchrun) when more than one
             config = preset_config(dataset, folder=folder.strip(), **settings)
             with st.spinner("Checking the settings and starting the run…"):
-                run = start_run(config)
+                run = start_run(config, processes=processes)
             _open(run.name)
             st.rerun()
         except (ConfigError, DatasetUnavailable, RunLocked, OSError) as err:

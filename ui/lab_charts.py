@@ -58,14 +58,98 @@ def pair_accuracy_figure(pair: tuple[NetworkResult, NetworkResult], total: int) 
     return fig
 
 
+def pair_curves_figure(
+    pairs: list[tuple[NetworkResult, NetworkResult]], total: int, curve: str = "validation"
+) -> go.Figure:
+    """Validation accuracy ("validation") or training loss ("loss") against iteration, without (red) and with
+    (blue) batch norm; with several seeds their mean as a line and their min-max as a band."""
+    from dcgan.bnlab.seeds import curve_spread
+
+    fig = go.Figure()
+    for side in (0, 1):
+        results = [pair[side] for pair in pairs]
+        color, label = PAIR_COLORS[results[0].batchnorm], results[0].label
+        points = curve_spread(results, curve)
+        x = [i for i, _ in points]
+        if len(results) > 1:
+            fig.add_trace(
+                go.Scatter(
+                    x=x,
+                    y=[s.high for _, s in points],
+                    mode="lines",
+                    line={"width": 0},
+                    showlegend=False,
+                    hoverinfo="skip",
+                )
+            )
+            fig.add_trace(
+                go.Scatter(
+                    x=x,
+                    y=[s.low for _, s in points],
+                    mode="lines",
+                    line={"width": 0},
+                    fill="tonexty",
+                    fillcolor=_rgba(color, 0.2),
+                    hoverinfo="skip",
+                    name=f"{label}: min-max of {len(results)} seeds",
+                )
+            )
+        mean = "mean of " + str(len(results)) + " seeds" if len(results) > 1 else ""
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=[s.mean for _, s in points],
+                mode="lines",
+                line={"color": color, "width": 2},
+                name=f"{label}{', ' + mean if mean else ''}",
+            )
+        )
+        diverged = [r.diverged_at for r in results if r.diverged_at is not None]
+        if diverged:
+            fig.add_trace(
+                go.Scatter(
+                    x=diverged,
+                    y=[0.05 if curve == "validation" else 0] * len(diverged),
+                    mode="markers",
+                    marker={"symbol": "x", "size": 12, "color": color},
+                    name=f"{label}: diverged ({len(diverged)} of {len(results)})",
+                )
+            )
+    loss = curve == "loss"
+    fig.update_layout(
+        xaxis_title="iteration (batches of 60)",
+        yaxis_title="training loss (the batch's cross-entropy)" if loss else "validation accuracy",
+        height=340,
+        xaxis_range=[0, total],
+        yaxis_range=None if loss else [0, 1],
+        yaxis_type="log" if loss else "linear",
+        yaxis_dtick=1 if loss else None,  # a log axis: ticks at 0.1, 1, 10, not at every digit
+        margin={"l": 10, "r": 10, "t": 20, "b": 10},
+        legend={"orientation": "h", "y": -0.3},
+        uirevision="keep",
+    )
+    return fig
+
+
+def _rgba(hex_color: str, alpha: float) -> str:
+    r, g, b = (int(hex_color[i : i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({r},{g},{b},{alpha})"
+
+
 def row_label(number: int, row: TableRow) -> str:
     """A row of the lesson's table in a few words, numbered as in the table above the chart."""
     return f"{number}. {row.activation}, lr {row.lr:g}, {row.weights}"
 
 
-def table_figure(rows: list[TableRow], results: list[tuple[NetworkResult, NetworkResult]] | None) -> go.Figure:
+def table_figure(
+    rows: list[TableRow], results: list[tuple[NetworkResult, NetworkResult]] | None, seeds: int = 1
+) -> go.Figure:
     """Each row's test accuracy without (red) and with (blue) batch norm, joined by a grey line: the published
-    numbers on the left, ours on the right once the table has trained (a cross: that network diverged)."""
+    numbers on the left, ours on the right once the table has trained (a cross: that network diverged). With
+    several seeds per row (`results` row-major, row i's seed j at i * seeds + j) ours are their mean with a bar
+    from the lowest to the highest seed."""
+    from dcgan.bnlab.seeds import by_row, test_spread
+
     panels = [("published", None)] + ([("ours", results)] if results else [])
     fig = make_subplots(
         rows=1,
@@ -74,22 +158,36 @@ def table_figure(rows: list[TableRow], results: list[tuple[NetworkResult, Networ
         horizontal_spacing=0.04,
         subplot_titles=[
             "published (the lesson)",
-            *(["ours (this machine, at the iterations in the table)"] if results else []),
+            *([f"ours (this machine{f', mean and min-max of {seeds} seeds' if seeds > 1 else ''})"] if results else []),
         ],
     )
     labels = [row_label(i + 1, row) for i, row in enumerate(rows)]
     for col, (name, ours) in enumerate(panels, start=1):
-        without: list[tuple[float | None, bool, int]]
-        with_bn: list[tuple[float | None, bool, int]]
+        without: list[tuple[float | None, bool, int, float, float]]
+        with_bn: list[tuple[float | None, bool, int, float, float]]
         if ours is None:
-            without = [(r.without_bn, False, r.iterations) for r in rows]
-            with_bn = [(r.with_bn, False, r.iterations) for r in rows]
+            without = [(r.without_bn, False, r.iterations, 0.0, 0.0) for r in rows]
+            with_bn = [(r.with_bn, False, r.iterations, 0.0, 0.0) for r in rows]
         else:
-            without = [(_accuracy(a), a.diverged_at is not None, a.trained) for a, _ in ours]
-            with_bn = [(_accuracy(b), b.diverged_at is not None, b.trained) for _, b in ours]
+
+            def point(rs: list[NetworkResult]) -> tuple[float | None, bool, int, float, float]:
+                s = test_spread(rs)
+                if s is None:
+                    return None, any(r.diverged_at is not None for r in rs), rs[0].trained, 0.0, 0.0
+                return (
+                    s.mean,
+                    any(r.diverged_at is not None for r in rs),
+                    rs[0].trained,
+                    s.high - s.mean,
+                    s.mean - s.low,
+                )
+
+            grouped = by_row(ours, seeds)
+            without = [point([a for a, _ in pairs]) for pairs in grouped]
+            with_bn = [point([b for _, b in pairs]) for pairs in grouped]
         xs: list[float | None] = []
         ys: list[str | None] = []
-        for label, (a, _, _), (b, _, _) in zip(labels, without, with_bn):
+        for label, (a, *_), (b, *_) in zip(labels, without, with_bn):
             xs += [a, b, None]
             ys += [label, label, None]
         fig.add_trace(
@@ -116,6 +214,15 @@ def table_figure(rows: list[TableRow], results: list[tuple[NetworkResult, Networ
                         "size": 11,
                         "symbol": ["x" if p[1] else "circle" for p in points],
                         "opacity": 0.55 if ours is None else 1.0,
+                    },
+                    error_x={
+                        "type": "data",
+                        "array": [p[3] for p in points],
+                        "arrayminus": [p[4] for p in points],
+                        "visible": ours is not None and seeds > 1,
+                        "color": color,
+                        "thickness": 2,
+                        "width": 5,
                     },
                     customdata=[[p[2], "diverged" if p[1] else ""] for p in points],
                     hovertemplate=f"{name} {label}: %{{x:.4f}} after %{{customdata[0]:,}} iterations "

@@ -102,10 +102,20 @@ def _in_words(seconds: float) -> str:
     return f"{seconds / 60:g} min" if seconds >= 60 else f"{seconds:g} s"
 
 
-def test_accuracies(pair: tuple[NetworkResult, NetworkResult]) -> None:
-    for col, result in zip(st.columns(2), pair):
-        note = f" (diverged at iteration {result.diverged_at:,})" if result.diverged_at else ""
-        accuracy = "—" if result.test_accuracy is None else f"{result.test_accuracy:.4f}"
-        col.metric(f"Test accuracy {result.label}", accuracy, help=f"on the test split{note}")
-        if note:
-            col.caption(f"💥 diverged at iteration {result.diverged_at:,}: its loss became NaN or infinite")
+def test_accuracies(pairs: list[tuple[NetworkResult, NetworkResult]]) -> None:
+    """Each network's test accuracy; with several seeds their mean, and their lowest and highest below."""
+    from dcgan.bnlab.seeds import test_spread
+
+    for side, col in enumerate(st.columns(2)):
+        results = [pair[side] for pair in pairs]
+        spread = test_spread(results)
+        accuracy = "—" if spread is None else f"{spread.mean:.4f}"
+        diverged = [r.diverged_at for r in results if r.diverged_at]
+        seeds = f", mean of {len(results)} seeds" if len(results) > 1 else ""
+        note = f" (diverged at iteration {diverged[0]:,})" if diverged and len(results) == 1 else ""
+        col.metric(f"Test accuracy {results[0].label}", accuracy, help=f"on the test split{seeds}{note}")
+        if spread is not None and len(results) > 1:
+            col.caption(f"{len(results)} seeds: lowest {spread.low:.4f}, highest {spread.high:.4f}")
+        if diverged:
+            which = f"{len(diverged)} of {len(results)} seeds" if len(results) > 1 else f"at iteration {diverged[0]:,}"
+            col.caption(f"💥 diverged ({which}): its loss became NaN or infinite")

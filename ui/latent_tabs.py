@@ -3,66 +3,47 @@
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
 
 import streamlit as st
 import torch
 
 from dcgan.images import gif_bytes, image_grid, png_bytes, upscale
 from dcgan.latent.explore import (
-    ExplorerConfig,
-    PrincipalDirections,
     concept_arithmetic,
-    generate,
     interpolate,
     interpolation_grid,
     keyframe_walk,
     neighbours,
-    principal_directions,
 )
 from dcgan.latent.numbered import numbered_grid
 from dcgan.latent.projection import ProjectionConfig, discriminator_beside, project, target_from_file
 from dcgan.models import seeded_z
+from ui.latent_common import DISPLAY_PX, SECTION_KEY, Explorer, load_into_sliders, set_base
+from ui.latent_common import download as _download
+from ui.latent_directions import direction_family_sliders, direction_tools
 
-DISPLAY_PX = 256  # a single sample is enlarged (nearest neighbour) to about this many pixels
 PICK_GRID = 16  # samples in the grids people pick endpoints or concepts from
 ARITH_GRID = 36
-SECTIONS = ("Sliders", "Interpolation", "Arithmetic", "Projection")
-SECTION_KEY = "lat-tab"  # the open tab: set in a callback to send the person to another tab
+SECTIONS = (
+    "Sliders",
+    "Class directions",
+    "Truncation",
+    "Map",
+    "Memorisation",
+    "Batch norm",
+    "Interpolation",
+    "Arithmetic",
+    "Projection",
+)
 SLIDERS_HEIGHT = 420  # px: the sliders scroll inside a box this tall, beside the image, which stays in view
-
-
-@dataclass
-class Explorer:
-    """A loaded generator and what the tabs compute once for it (held by st.cache_resource)."""
-
-    G: torch.nn.Module
-    meta: dict
-    note: str | None
-    key: str  # identifies the generator in caches
-    config: ExplorerConfig = field(default_factory=ExplorerConfig)
-    _directions: PrincipalDirections | None = None
-
-    @property
-    def z_dim(self) -> int:
-        return self.G.cfg.z_dim
-
-    def directions(self) -> PrincipalDirections:
-        if self._directions is None:
-            self._directions = principal_directions(self.G, self.config)
-        return self._directions
-
-    def image(self, z: torch.Tensor, columns: int | None = None):
-        """A PIL image of the samples for z (B, z_dim), enlarged for the screen."""
-        scale = max(1, DISPLAY_PX // self.G.cfg.image_size) if len(z) == 1 else 2
-        return image_grid(upscale(generate(self.G, z), scale), columns=columns)
+__all__ = ["SECTION_KEY", "SECTIONS", "SLIDERS_HEIGHT", "Explorer", "load_into_sliders"]
 
 
 def _numbered(explorer: Explorer, seed: int, count: int, columns: int) -> torch.Tensor:
     """Show `count` samples for `seed`, each with its number drawn under it (1 first, left to right, top to
     bottom, as the pickers count); returns their z."""
     z = seeded_z(seed, count, explorer.z_dim)
-    image = numbered_grid(generate(explorer.G, z), columns, scale=max(1, 64 // explorer.G.cfg.image_size))
+    image = numbered_grid(explorer.draw(z), columns, scale=max(1, 64 // explorer.G.cfg.image_size))
     st.image(image, caption=f"samples 1 to {count}: click their numbers to pick them", output_format="PNG")
     return z
 
@@ -80,28 +61,9 @@ def _pick(where, label: str, count: int, key: str, default, multi: bool = False)
     )
 
 
-def _download(label: str, data: bytes, name: str, mime: str, key: str) -> None:
-    st.download_button(label, data, file_name=name, mime=mime, key=key)
-
-
 # -- sliders ------------------------------------------------------------------------------------------
-def _set_base(z: torch.Tensor, label: str) -> None:
-    """Make `z` the sample the sliders start from (new slider keys, so they take its values)."""
-    st.session_state["lat-base"] = (z.clone(), label)
-    st.session_state["lat-version"] = st.session_state.get("lat-version", 0) + 1
-
-
 def _random_seed() -> None:
     st.session_state["lat-seed"] = random.randrange(2**31)
-
-
-def load_into_sliders(z: torch.Tensor, label: str) -> None:
-    """A callback: the sliders start from `z`, the seed box empties (its placeholder names what is loaded, and a
-    seed typed there starts a new sample again), and the Sliders tab opens."""
-    _set_base(z, label)
-    st.session_state["lat-base-seed"] = None
-    st.session_state["lat-seed"] = None
-    st.session_state[SECTION_KEY] = "Sliders"
 
 
 @st.fragment
@@ -126,7 +88,7 @@ def sliders_tab(explorer: Explorer) -> None:
     # A new seed (typed or drawn) starts a new sample; a projected z stays until then.
     if base is None or (seed is not None and seed != st.session_state.get("lat-base-seed")):
         seed = 0 if seed is None else int(seed)
-        _set_base(seeded_z(seed, 1, explorer.z_dim)[0], f"seed {seed}")
+        set_base(seeded_z(seed, 1, explorer.z_dim)[0], f"seed {seed}")
         st.session_state["lat-base-seed"] = seed
     if reset_col.button("Reset sliders", key="lat-reset"):
         st.session_state["lat-version"] = st.session_state.get("lat-version", 0) + 1
@@ -149,24 +111,13 @@ def sliders_tab(explorer: Explorer) -> None:
             z[d] = columns[i % 2].slider(
                 f"z[{d}]", -span, span, float(z0[d].clamp(-span, span)), 0.05, key=f"lat-dim-{version}-{d}"
             )
-        st.markdown("**Principal directions** (GANSpace: PCA of the first layer, carried back to z)")
-        found = explorer.directions()
-        columns = st.columns(2)
-        for i in range(len(found.directions)):
-            amount = columns[i % 2].slider(
-                f"direction {i + 1} ({found.variance[i]:.0%} of variance)",
-                -span,
-                span,
-                0.0,
-                0.05,
-                key=f"lat-pc-{version}-{i}",
-            )
-            z += amount * found.directions[i]
+        z += direction_family_sliders(explorer, span, version)
     with right:
         image = explorer.image(z[None])
         st.image(image, caption=f"{label}, moved by the sliders", output_format="PNG")
         _download("Download PNG", png_bytes(image), f"{label.replace(' ', '-')}.png", "image/png", "lat-png")
     st.session_state["lat-current"] = z
+    direction_tools(explorer, z)
 
 
 # -- interpolation ------------------------------------------------------------------------------------
@@ -226,7 +177,7 @@ def interpolation_tab(explorer: Explorer) -> None:
             interpolation_grid(explorer.z_dim, rows, steps, int(st.session_state.get("int-grid-seed", 0)), mode),
             steps,
         )
-    frames = generate(explorer.G, path)
+    frames = explorer.draw(path)
     strip = image_grid(upscale(frames, 2), columns=columns)
     st.image(strip, caption=f"{len(frames)} frames ({mode})", output_format="PNG")
     gif = gif_bytes(

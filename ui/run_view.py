@@ -17,6 +17,7 @@ from dcgan.runs.manage import effective_state, request_stop, resume, run_summary
 from dcgan.train.watchdog import HEALTHY, diagnose, early_guidance
 from ui.charts import histogram_figure, quality_figure, training_figure
 from ui.rollback_panel import rollback_after_stop, rollback_control, watchdog_rollback
+from ui.timelapse import timelapse_panel
 
 REFRESH_S = 1.0
 QUALITY_SAMPLES_NOTE = "the same generated images each epoch"
@@ -206,6 +207,7 @@ def _samples(run: RunDirectory, status: dict) -> None:
         width="stretch",
         output_format="PNG",
     )
+    timelapse_panel(run, samples)  # ▶ Play the grids as an animation; GIF and MP4 downloads
     if run.reals_path.exists():
         with st.expander("Real training images, for comparison"):
             st.image(str(run.reals_path), width="stretch", output_format="PNG")

@@ -12,6 +12,8 @@ from dcgan.runs.directory import ACTIVE_STATES, RunDirectory
 from dcgan.runs.manage import delete_run, effective_state
 from dcgan.runs.records import METRIC_LABELS, Metric
 from ui.charts import COMPARISON_AXES, comparison_figure, quality_comparison_figure, run_colors
+from ui.compare_samples import compare_samples
+from ui.compare_table import comparison_table
 from ui.run_view import followed_metrics
 
 NUMBER_FORMATS = {Metric.D_LOSS: "%.3f", Metric.G_LOSS: "%.3f", Metric.IMAGES_PER_S: "%.0f"}  # the columns of numbers
@@ -140,3 +142,5 @@ def _comparison(names: list[str]) -> None:
             key="quality-comparison",
             config={"displaylogo": False},
         )
+    comparison_table(names)  # the settings that differ, and the final and best scores
+    compare_samples(names)  # the grids side by side under one slider and one ▶ Play, by images seen

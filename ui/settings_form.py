@@ -10,6 +10,7 @@ from dcgan.config import field_help, field_index
 from dcgan.data.presets import DATASET_PRESETS
 from dcgan.data.registry import REGISTRY
 from dcgan.devices import available_devices
+from ui.gpu_choice import processes_choice
 
 DATASET_LABELS = {name: info.choice for name, info in REGISTRY.items()}
 
@@ -108,7 +109,8 @@ SETTINGS = (
 
 
 def settings_form(dataset: str) -> dict | None:
-    """Draw the form for `dataset`; the flat settings when Start is pressed, else None."""
+    """Draw the form for `dataset`; the flat settings when Start is pressed (with `processes`, the GPUs to train on,
+    which is not a setting of the run), else None."""
     fields = field_index()
     preset = DATASET_PRESETS[dataset]
     values = {}
@@ -120,8 +122,9 @@ def settings_form(dataset: str) -> dict | None:
                 default = preset.get(setting.name, fields[setting.name][1].default)
                 with columns[i % 4]:
                     values[setting.name] = _widget(setting, default, key=f"{dataset}:{setting.name}")
+        processes = processes_choice(f"{dataset}:processes")  # drawn only with several GPUs (ui/gpu_choice.py)
         started = st.form_submit_button("Start training", type="primary")
-    return values if started else None
+    return {**values, "processes": processes} if started else None
 
 
 def _widget(setting: Setting, default, key: str):

@@ -1,17 +1,19 @@
-"""`python -m dcgan bn-lab pair | table`: the batch-norm lab's experiments from a terminal (or a GPU box
-without the app), through the same engine as the Batch-norm lab page."""
+"""`python -m dcgan bn-lab pair | table | sweep`: the batch-norm lab's experiments from a terminal (or a GPU box
+without the app), through the same engine as the Batch-norm lab page. Results go to the lab's store
+(<runs>/.bn-lab/, dcgan/bnlab/store.py) as the app's do, so the app shows them and lists them among its kept ones."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 import time
+from dataclasses import asdict
 
 from dcgan.progress import ProgressBar
 
 
 def add_parser(sub) -> None:
-    lab = sub.add_parser("bn-lab", help="the batch-norm lesson: a pair of networks, or its whole table")
+    lab = sub.add_parser("bn-lab", help="the batch-norm lesson: a pair of networks, its whole table, or a sweep")
     which = lab.add_subparsers(dest="experiment", required=True, parser_class=type(lab))
     pair = which.add_parser("pair", help="one network with and one without batch norm, same weights and batches")
     pair.add_argument("--activation", default="relu", help="relu, sigmoid, tanh or leaky_relu (default relu)")
@@ -21,47 +23,111 @@ def add_parser(sub) -> None:
     pair.add_argument("--iterations", type=int, default=2000)
     pair.add_argument("--eval-every", type=int, default=50, help="batches between validation accuracies")
     pair.add_argument("--seed", type=int, default=0)
+    pair.add_argument(
+        "--inside",
+        action="store_true",
+        help="record each layer inside both networks (saturation, gradients, update ratios) and summarise it",
+    )
+    pair.add_argument(
+        "--inside-every", type=int, default=0, help="iterations between the inside view's records (default 10)"
+    )
     table = which.add_parser("table", help="the lesson's 15 rows, every network trained at once")
     table.add_argument("--iterations", type=int, default=2000, help="for every row (default 2000)")
     table.add_argument("--published", action="store_true", help="each row at its published count (50,000 for most)")
-    for parser in (pair, table):
+    sweep = which.add_parser("sweep", help="activation x learning rate x starting weights: batch norm's gain per cell")
+    sweep.add_argument("--iterations", type=int, default=1000, help="for every cell (default 1000)")
+    sweep.add_argument("--lrs", default="0.01,0.1,1,2", help="learning rates, comma-separated (default 0.01,0.1,1,2)")
+    for parser in (pair, table, sweep):
+        parser.add_argument("--seeds", type=int, default=1, help="starting weights per network (seed, seed+1, ...)")
         parser.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda or mps")
         parser.add_argument("--data-dir", default="", help="where MNIST's files are, if you have them")
         parser.add_argument("--limit", type=int, default=0, help="at most N images per split, for a quick try")
+        parser.add_argument("--runs-dir", help="the lab keeps its results in <this>/.bn-lab/ (default ./runs)")
 
 
 def run(args: argparse.Namespace) -> int:
-    from dcgan.bnlab.experiment import LabConfig, lesson_table, load_lab_data, run_table, table_configs, train_pair
+    from dcgan.bnlab import store
+    from dcgan.bnlab.experiment import (
+        LabConfig,
+        distinct_configs,
+        lesson_table,
+        load_lab_data,
+        run_table,
+        table_configs,
+        train_seeds,
+    )
+    from dcgan.bnlab.inside import DEFAULT_EVERY
+    from dcgan.bnlab.sweep import SweepConfig, run_sweep
     from dcgan.devices import device_label, resolve_device
     from dcgan.errors import ConfigError
 
     # Bad settings and an absent device are one clear line before the data loads (the first load takes ~20 s).
     device = resolve_device(args.device)
     if args.experiment == "pair":
+        every = args.inside_every or (DEFAULT_EVERY if args.inside else 0)
         config = LabConfig(
             args.activation, args.lr, args.weights, args.weight_std, args.iterations, args.eval_every, args.seed
-        ).validate()
-    else:
+        )
+        config.seeds, config.inside_every = args.seeds, every
+        config.validate()
+        saved = store.Saved(store.PAIR, asdict(config), total=config.iterations)
+    elif args.experiment == "table":
         rows, iterations = lesson_table(), None if args.published else args.iterations
-        table_configs(rows, iterations)  # a ConfigError for an iteration count out of bounds
+        table_configs(rows, iterations, seeds=args.seeds)  # a ConfigError for settings out of bounds
+        networks = 2 * len(distinct_configs(table_configs(rows, iterations))) * args.seeds
+        total = iterations or max(r.iterations for r in rows)
+        saved = store.Saved(
+            store.TABLE, {"iterations": iterations, "networks": networks, "seeds": args.seeds}, total=total
+        )
+    else:
+        sweep = SweepConfig(lrs=_numbers(args.lrs), iterations=args.iterations, seeds=args.seeds)
+        sweep.cells()
+        saved = store.Saved(store.SWEEP, asdict(sweep), total=sweep.iterations)
     if args.limit < 0:
         raise ConfigError(f"--limit must be 0 (all) or more, not {args.limit}")
     data = load_lab_data(args.data_dir, args.limit)
     print(f"data: {data.name}; on {device_label(device)}", file=sys.stderr)
+    saved.data, saved.device = data.name, device_label(device)
+    recorder = store.Recorder(saved, args.runs_dir)
     progress = _TerminalProgress()
     start = time.perf_counter()
+    try:
+        if args.experiment == "pair":
+            pairs, _ = train_seeds(config, data, progress=recorder.progress(progress), device=args.device)
+            results = pairs
+        elif args.experiment == "table":
+            results = run_table(
+                rows, data, iterations, progress=recorder.progress(progress), device=args.device, seeds=args.seeds
+            )
+        else:
+            results = run_sweep(sweep, data, progress=recorder.progress(progress), device=args.device)
+    except KeyboardInterrupt:
+        recorder.fail("interrupted from the terminal")
+        raise
+    progress.close()
+    recorder.finish(results, stopped=False)
+    from dcgan.bnlab import cli_report
+
     if args.experiment == "pair":
-        (without, with_bn), _ = train_pair(config, data, progress=progress, device=args.device)
-        progress.close()
-        for result in (without, with_bn):
-            note = f" (diverged at iteration {result.diverged_at:,})" if result.diverged_at else ""
-            print(f"test accuracy {result.label}: {result.test_accuracy:.4f}{note}")
+        print("\n".join(cli_report.pair_lines(pairs)))
+    elif args.experiment == "table":
+        print("\n".join(cli_report.table_lines(rows, results, args.seeds)))
     else:
-        results = run_table(rows, data, iterations, progress=progress, device=args.device)
-        progress.close()
-        print("\n".join(table_lines(rows, results)))
-    print(f"in {time.perf_counter() - start:.1f} s", file=sys.stderr)
+        print("\n".join(cli_report.sweep_lines(sweep, results)))
+    where = f"; kept in {store.lab_folder(args.runs_dir)}" + (
+        f" (not saved: {recorder.write_error})" if recorder.write_error else ""
+    )
+    print(f"in {time.perf_counter() - start:.1f} s{where}", file=sys.stderr)
     return 0
+
+
+def _numbers(text: str) -> tuple[float, ...]:
+    from dcgan.errors import ConfigError
+
+    try:
+        return tuple(float(t) for t in text.split(",") if t.strip())
+    except ValueError:
+        raise ConfigError(f"--lrs takes numbers separated by commas, like 0.01,0.1,1,2; not {text!r}") from None
 
 
 class _TerminalProgress:
@@ -78,18 +144,3 @@ class _TerminalProgress:
     def close(self) -> None:
         if self.bar:
             self.bar.close()
-
-
-def table_lines(rows, results) -> list[str]:
-    """The lesson's table with ours beside the published accuracies (* = diverged)."""
-    mark = lambda r: f"{r.test_accuracy:.4f}" + ("*" if r.diverged_at else " ")
-    lines = [f"{'weights':10s} {'lr':>4s} {'activation':10s} {'published':>27s} | {'ours':>28s}"]
-    for row, (without, with_bn) in zip(rows, results):
-        lines.append(
-            f"{row.weights:10s} {row.lr:4g} {row.activation:10s} {row.iterations:6d} its "
-            f"{row.without_bn:.4f} / {row.with_bn:.4f} | {without.trained:6d} its {mark(without)}/ "
-            f"{mark(with_bn)}"
-        )
-    ahead = sum(b.test_accuracy > a.test_accuracy for a, b in results)
-    lines.append(f"(* diverged: a loss became NaN or infinite) batch norm ahead in {ahead} of {len(rows)} rows")
-    return lines

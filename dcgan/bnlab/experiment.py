@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import csv
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
 
+from dcgan.bnlab.inside import InsideTrace, Probe
 from dcgan.bnlab.networks import ACTIVATIONS, NetworkShape, StackedNetworks
 from dcgan.devices import resolve_device
 from dcgan.errors import ConfigError
@@ -34,6 +35,11 @@ MAX_VALIDATIONS = 2_000
 # (7919) + layer, which stays within it for seeds up to this.
 MAX_SEED = 2**32 - 1
 TABLE_PATH = ASSETS / "bn_lesson_table.csv"
+# Seeds per network: each is one more network in the stack (a pair with 10 seeds is 20 networks, ~2 ms a step).
+MAX_SEEDS = 10
+# The inside view's records per network: each holds two histograms and five quantiles per layer, ~2 kB of the
+# saved file, which is rewritten while the experiment trains.
+MAX_INSIDE_RECORDS = 500
 
 
 @dataclass
@@ -45,6 +51,8 @@ class LabConfig:
     iterations: int = 2000  # batches of training (the lesson: 2,000 and 50,000)
     eval_every: int = 50  # batches between validation accuracies
     seed: int = 0  # starting weights and batch order
+    seeds: int = 1  # starting weights drawn from seed, seed + 1, ...: so many of each network, trained at once
+    inside_every: int = 0  # iterations between the inside view's records of each layer (0: off)
 
     @property
     def std(self) -> float:
@@ -66,6 +74,17 @@ class LabConfig:
         self._validate_lengths()
         if not 0 <= self.seed <= MAX_SEED:
             raise ConfigError(f"the seed must be a whole number from 0 to {MAX_SEED:,}, not {self.seed:,}")
+        if not 1 <= self.seeds <= MAX_SEEDS:
+            raise ConfigError(f"seeds per network must be from 1 to {MAX_SEEDS}, not {self.seeds}")
+        if self.seed + self.seeds - 1 > MAX_SEED:
+            raise ConfigError(f"the seed plus the seeds per network must stay within {MAX_SEED:,}")
+        fewest = math.ceil(self.iterations / MAX_INSIDE_RECORDS)
+        if self.inside_every < 0 or 0 < self.inside_every < fewest:
+            raise ConfigError(
+                f"the inside view records every N iterations with N of at least {fewest:,} for "
+                f"{self.iterations:,} iterations (at most {MAX_INSIDE_RECORDS} records), or 0 for off; "
+                f"not {self.inside_every:,}"
+            )
         return self
 
     def _validate_lengths(self) -> None:
@@ -97,6 +116,7 @@ class NetworkResult:
     diverged_at: int | None = None  # the iteration whose loss became NaN/inf
     test_accuracy: float | None = None
     trained: int = 0  # its config's count of iterations, or fewer when stopped early
+    inside: InsideTrace | None = None  # per layer, every config.inside_every iterations (dcgan/bnlab/inside.py)
 
     @property
     def label(self) -> str:
@@ -113,6 +133,7 @@ def train_networks(
     device: str = "auto",
     report_every: int = 50,
     retire: bool = False,
+    batch_seed: int | None = None,
 ) -> tuple[list[tuple[NetworkResult, NetworkResult]], StackedNetworks]:
     """Train each config's pair (without, with batch norm) all at once; returns one (without, with) per config,
     and the trained networks (for the inference-mode demo).
@@ -122,7 +143,8 @@ def train_networks(
     `report_every` iterations; `should_stop()` ends training early (the results so far are returned).
     `retire` takes networks out of the stack once they are done or diverged (looked at every `report_every`
     iterations), with their test accuracy taken then: the matmuls stop paying for them. The returned stack
-    then holds only the networks that were left."""
+    then holds only the networks that were left. The batches are drawn from `batch_seed` (default: the first
+    config's seed), one stream for every network; each config's `inside_every` records its inside view."""
     shape = shape or NetworkShape()
     for c in configs:
         c.validate()
@@ -132,19 +154,21 @@ def train_networks(
     train_x, train_y, val_x, val_y = on(data.train_x), on(data.train_y), on(data.val_x), on(data.val_y)
     test_x, test_y = on(data.test_x), on(data.test_y)
     P, rows = 2 * len(configs), len(configs)
-    results = [NetworkResult(batchnorm=i >= rows) for i in range(P)]
+    inside_every = [c.inside_every for c in configs] * 2
+    results = [NetworkResult(batchnorm=i >= rows, inside=InsideTrace() if inside_every[i] else None) for i in range(P)]
     limits = [c.iterations for c in configs] * 2
     eval_every = [c.eval_every for c in configs] * 2
     total = max(limits)
     stack = _LiveStack(nets, list(range(P)), limits, torch_device)
-    order = torch.Generator().manual_seed(configs[0].seed)  # one batch stream for every network
+    order = torch.Generator().manual_seed(configs[0].seed if batch_seed is None else batch_seed)  # one stream for all
     perm, cursor = on(torch.randperm(len(data.train_x), generator=order)), 0
     for it in range(1, total + 1):
         if cursor + shape.batch_size > len(perm):
             perm, cursor = on(torch.randperm(len(data.train_x), generator=order)), 0
         idx = perm[cursor : cursor + shape.batch_size]
         cursor += shape.batch_size
-        stack.train_step(train_x[idx], train_y[idx], it)
+        traces = [results[i].inside if _inside_due(it, inside_every[i], limits[i]) else None for i in stack.alive]
+        stack.train_step(train_x[idx], train_y[idx], it, traces if any(t is not None for t in traces) else None)
         due = [i for i in range(P) if it % eval_every[i] == 0 and it <= limits[i]]
         if due:
             stack.validate(results, due, it, val_x, val_y)
@@ -162,6 +186,11 @@ def train_networks(
     return [(results[i], results[i + rows]) for i in range(rows)], stack.nets
 
 
+def _inside_due(it: int, every: int, limit: int) -> bool:
+    """Whether a network recording its inside view every `every` iterations records at `it` (also at the first)."""
+    return bool(every) and it <= limit and (it % every == 0 or it == 1)
+
+
 class _LiveStack:
     """The networks still being trained and their bookkeeping, which stays on the device: reading a loss
     back each step would make a GPU wait every step. `alive[j]` is network j's index into the results."""
@@ -173,9 +202,14 @@ class _LiveStack:
         self.diverged_at = torch.zeros(len(alive), dtype=torch.long, device=device)
         self.losses = torch.zeros(len(alive), device=device)
 
-    def train_step(self, x: torch.Tensor, y: torch.Tensor, it: int) -> None:
+    def train_step(self, x: torch.Tensor, y: torch.Tensor, it: int, traces: list[InsideTrace | None] | None) -> None:
+        """One step of every network; with `traces` (one per network of the stack, None for those that do
+        not record now), the inside view's numbers of this step are appended to them."""
         step = self.nets.lr * (self.active & (it <= self.limits)).view(-1, 1, 1)  # 0 once done or diverged
-        self.losses = self.nets.train_step(x, y, step)
+        probe = Probe(self.nets.activations) if traces else None
+        self.losses = self.nets.train_step(x, y, step, probe)
+        if probe is not None and traces is not None:
+            probe.record(traces, it, step.flatten(), self.losses)
         finite = torch.isfinite(self.losses)
         self.diverged_at.masked_fill_(self.active & ~finite, it)
         self.active &= finite
@@ -219,10 +253,24 @@ class _LiveStack:
 def train_pair(
     config: LabConfig, data, shape: NetworkShape | None = None, progress=None, should_stop=None, device: str = "auto"
 ):
-    """One row: ((without batch norm, with batch norm), the two trained networks)."""
-    shape = shape or NetworkShape()
-    pairs, nets = train_networks([config], data, shape, progress, should_stop, device)
+    """One row: ((without batch norm, with batch norm), the trained networks); with config.seeds > 1, the
+    first seed's pair (train_seeds gives them all)."""
+    pairs, nets = train_seeds(config, data, shape, progress, should_stop, device)
     return pairs[0], nets
+
+
+def train_seeds(
+    config: LabConfig, data, shape: NetworkShape | None = None, progress=None, should_stop=None, device: str = "auto"
+):
+    """A pair per seed (config.seed, config.seed + 1, ...), all trained at once on the same batches (drawn from
+    config.seed): ([(without, with batch norm)] per seed, the trained networks)."""
+    shape = shape or NetworkShape()
+    return train_networks(seed_configs(config), data, shape, progress, should_stop, device, batch_seed=config.seed)
+
+
+def seed_configs(config: LabConfig) -> list[LabConfig]:
+    """config once per seed: only the starting weights differ (the batches are the first seed's for all)."""
+    return [replace(config, seed=config.seed + j) for j in range(config.seeds)]
 
 
 @dataclass
@@ -253,7 +301,7 @@ def lesson_table(path: Path = TABLE_PATH) -> list[TableRow]:
 
 
 def table_configs(
-    rows: list[TableRow], iterations: int | None = None, seed: int = 0, eval_every: int | None = None
+    rows: list[TableRow], iterations: int | None = None, seed: int = 0, eval_every: int | None = None, seeds: int = 1
 ) -> list[LabConfig]:
     """A LabConfig per published row, at its published iteration count or at `iterations` for all. The table
     shows test accuracies only, so by default each row is validated once, at its end (a validation of all
@@ -269,6 +317,7 @@ def table_configs(
                 iterations=its,
                 eval_every=its if eval_every is None else eval_every,
                 seed=seed,
+                seeds=seeds,
             ).validate()
         )
     return configs
@@ -283,13 +332,15 @@ def run_table(
     progress=None,
     should_stop=None,
     device: str = "auto",
+    seeds: int = 1,
 ) -> list[tuple[NetworkResult, NetworkResult]]:
-    """Every row's pair in one batched run. Rows that become identical (at 2,000 iterations for all, three
-    pairs of rows differ only in their published count) are trained once and their results shared."""
+    """Every row's pair in one batched run: `seeds` pairs per row (seed, seed + 1, ...; row i's seed j at
+    i * seeds + j). Rows that become identical (at 2,000 iterations for all, three pairs of rows differ only in
+    their published count) are trained once and their results shared."""
     shape = shape or NetworkShape()
-    configs = table_configs(rows, iterations, seed)
+    configs = [c for row in table_configs(rows, iterations, seed, seeds=seeds) for c in seed_configs(row)]
     unique = distinct_configs(configs)
-    results, _ = train_networks(unique, data, shape, progress, should_stop, device, retire=True)
+    results, _ = train_networks(unique, data, shape, progress, should_stop, device, retire=True, batch_seed=seed)
     return [results[[repr(u) for u in unique].index(repr(c))] for c in configs]
 
 

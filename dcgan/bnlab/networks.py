@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from dcgan.bnlab.inside import Probe
+
 
 @dataclass(frozen=True)
 class Activation:
@@ -106,7 +108,9 @@ class StackedNetworks:
     def parameters(self) -> list[torch.Tensor]:
         return [*self.weights, *self.shifts, *self.gammas, self.out_bias]
 
-    def _hidden(self, layer: int, z: torch.Tensor, training: bool, update_population, saved: list | None):
+    def _hidden(
+        self, layer: int, z: torch.Tensor, training: bool, update_population, saved: list | None, probe: Probe | None
+    ):
         """z (P, B, n) -> activation (P, B, n): gamma (z - mean) / std + beta with batch norm, z + bias without."""
         running_mean, running_var = self.running[layer]
         if training:  # the statistics of every network's batch (those without batch norm ignore them)
@@ -124,33 +128,43 @@ class StackedNetworks:
         scale = torch.where(self.batchnorm, self.gammas[layer] * rstd, 1.0)
         offset = torch.where(self.batchnorm, self.shifts[layer] - mean * scale, self.shifts[layer])
         u = torch.addcmul(offset, z, scale)
+        pre = u.clone() if probe is not None else None  # the activation works in place
         for start, stop, activation in self.groups:
             activation.apply_(u[start:stop])
+        if probe is not None and pre is not None:
+            probe.hidden(pre, u)
         if saved is not None:
             saved.append((u, centred, rstd, scale))
         return u
 
     @torch.no_grad()
     def forward(
-        self, x: torch.Tensor, training: bool, update_population: bool | torch.Tensor = True, saved: list | None = None
+        self,
+        x: torch.Tensor,
+        training: bool,
+        update_population: bool | torch.Tensor = True,
+        saved: list | None = None,
+        probe: Probe | None = None,
     ):
         """x (B, inputs) -> logits (P, B, classes). Training mode normalises with the batch's statistics and
         moves the population ones (all networks', none, or those of a (P, 1, 1) mask `update_population`);
         eval mode uses the population statistics.
-        `saved` (training mode) collects each hidden layer's (activation, z - mean, 1 / std, scale) for the backward."""
+        `saved` (training mode) collects each hidden layer's (activation, z - mean, 1 / std, scale) for the backward;
+        `probe` each hidden layer's pre-activation and activation (dcgan/bnlab/inside.py)."""
         h = x
         for layer in range(len(self.running)):
             z = self._first_layer(x) if layer == 0 else torch.bmm(h, self.weights[layer])
-            h = self._hidden(layer, z, training, update_population, saved)
+            h = self._hidden(layer, z, training, update_population, saved, probe)
         return torch.baddbmm(self.out_bias, h, self.weights[-1])
 
     @torch.no_grad()
-    def train_step(self, x: torch.Tensor, y: torch.Tensor, step: torch.Tensor) -> torch.Tensor:
+    def train_step(self, x: torch.Tensor, y: torch.Tensor, step: torch.Tensor, probe: Probe | None = None):
         """One SGD step of every network on the batch (x, y): returns the (P,) cross-entropy losses.
         `step` (P, 1, 1) is each network's learning rate for this step (0 leaves a network as it is, its
-        population statistics too)."""
+        population statistics too). A `probe` is handed the tensors of this step that the inside view reads;
+        its updates are then computed apart from the weights (W -= update), to measure them."""
         saved: list[tuple[torch.Tensor, ...]] = []  # per hidden layer, what its backward needs (see _hidden)
-        logits = self.forward(x, training=True, update_population=step > 0, saved=saved)
+        logits = self.forward(x, training=True, update_population=step > 0, saved=saved, probe=probe)
         log_probs = logits.log_softmax(-1)
         picked = log_probs.gather(-1, y.view(1, -1, 1).expand(len(logits), -1, 1))
         losses = -picked.mean((1, 2))
@@ -163,9 +177,23 @@ class StackedNetworks:
         self.out_bias.sub_(grad.sum(1, keepdim=True))
         for layer in reversed(range(1, len(self.weights))):  # grad: step x d loss / d this layer's output
             below = torch.bmm(grad, self.weights[layer].transpose(1, 2))
-            self.weights[layer].baddbmm_(saved[layer - 1][0].transpose(1, 2), grad, alpha=-1)  # the SGD step
-            grad = self._hidden_backward(layer - 1, below, saved[layer - 1])
-        self._first_layer_weights().addmm_(x.T, _side_by_side(grad), alpha=-1)
+            if probe is None:
+                self.weights[layer].baddbmm_(saved[layer - 1][0].transpose(1, 2), grad, alpha=-1)  # the SGD step
+            else:
+                update = torch.bmm(saved[layer - 1][0].transpose(1, 2), grad)  # (P, in, out)
+                probe.update(layer, _norms(update, (1, 2)), _norms(self.weights[layer], (1, 2)))
+                self.weights[layer].sub_(update)
+            reaching = _norms(below, (1, 2)) if probe is not None else None
+            grad = self._hidden_backward(layer - 1, below, saved[layer - 1])  # `below` is now d loss / d u
+            if probe is not None and reaching is not None:
+                probe.passed(layer - 1, _norms(below, (1, 2)) / reaching)
+        if probe is None:
+            self._first_layer_weights().addmm_(x.T, _side_by_side(grad), alpha=-1)
+        else:
+            update = x.T @ _side_by_side(grad)  # (in, P * out)
+            norm = _norms(update.view(len(x.T), len(self), -1), (0, 2))
+            probe.update(0, norm, _norms(self.weights[0], (1, 2)))
+            self._first_layer_weights().sub_(update)
         return losses
 
     def _hidden_backward(self, layer: int, grad: torch.Tensor, saved: tuple) -> torch.Tensor:
@@ -199,6 +227,10 @@ class StackedNetworks:
             (self.forward(xs, training=False).argmax(-1) == ys).sum(1) for xs, ys in zip(x.split(chunk), y.split(chunk))
         )
         return correct.float() / len(x)
+
+
+def _norms(t: torch.Tensor, dims: tuple[int, int]) -> torch.Tensor:
+    return torch.linalg.vector_norm(t, dim=dims)
 
 
 def _side_by_side(t: torch.Tensor) -> torch.Tensor:

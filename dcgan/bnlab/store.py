@@ -5,8 +5,14 @@ They live beside the runs, in a hidden folder the run listing skips: `<runs root
 or under $DCGAN_RUNS_DIR; see dcgan/paths.py). One JSON file per experiment, written atomically:
 
   pair.json        the last pair: its settings, its progress and both networks' curves and test accuracies
+                   (a pair per seed, each network's inside view when it was recorded)
   table.json       the last run of the lesson's table: its iteration choice, its progress and every row's pair
+  sweep.json       the last sweep over activation x learning rate x starting weights (dcgan/bnlab/sweep.py)
   dcgan-pair.json  the names of the last two DCGAN runs started with and without batch norm
+  kept/            every pair, table and sweep that ended (finished or stopped), as <kind>-<start time>.json,
+                   the newest KEEP of each kind: the lab lists them to reopen and compare
+
+The app and `python -m dcgan bn-lab` write the same files, so a result from a terminal shows in the app.
 
 A file that cannot be read (damaged, from another program, a newer version) is treated as absent, with a
 note saying why: the lab then starts empty instead of failing. Nothing here knows of Streamlit.
@@ -21,12 +27,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from dcgan.bnlab.experiment import LabConfig, NetworkResult
+from dcgan.bnlab.inside import InsideTrace
 from dcgan.fileio import atomic_write_json
 from dcgan.paths import runs_root
 
 FOLDER = ".bn-lab"  # hidden: list_runs leaves out folders whose name starts with a dot
 VERSION = 1
-PAIR, TABLE, DCGAN_PAIR = "pair", "table", "dcgan-pair"
+PAIR, TABLE, SWEEP, DCGAN_PAIR = "pair", "table", "sweep", "dcgan-pair"
+KEPT = "kept"
+KEEP = 30  # kept results per kind; the oldest beyond goes (a pair with its inside view is ~0.5 MB)
 STATES = ("running", "finished", "stopped", "failed")
 SAVE_EVERY_S = 2.0  # while an experiment trains, its file is rewritten at most this often
 _newest: dict[Path, Recorder] = {}  # per file, the Recorder of the experiment started last in this process
@@ -75,6 +84,7 @@ def _result_json(r: NetworkResult) -> dict:
         "diverged_at": r.diverged_at,
         "test_accuracy": _finite(r.test_accuracy),
         "trained": r.trained,
+        "inside": r.inside.to_json() if r.inside is not None else None,
     }
 
 
@@ -87,20 +97,21 @@ def _result_from(d: dict) -> NetworkResult:
         diverged_at=None if d["diverged_at"] is None else int(d["diverged_at"]),
         test_accuracy=None if d["test_accuracy"] is None else float(d["test_accuracy"]),
         trained=int(d["trained"]),
+        inside=InsideTrace.from_json(d["inside"]) if d.get("inside") else None,
     )
 
 
-def save(saved: Saved, root: str | Path | None = None) -> None:
+def save(saved: Saved, root: str | Path | None = None, path: Path | None = None) -> None:
     record = asdict(saved)
     record["version"] = VERSION
     record["results"] = [[_result_json(a), _result_json(b)] for a, b in saved.results]
-    atomic_write_json(path_of(saved.kind, root), record)
+    atomic_write_json(path or path_of(saved.kind, root), record)
 
 
-def load(kind: str, root: str | Path | None = None) -> tuple[Saved | None, str]:
+def load(kind: str, root: str | Path | None = None, path: Path | None = None) -> tuple[Saved | None, str]:
     """(the saved experiment, "") or (None, a note saying why a file there was not used); (None, "") when
-    there is none."""
-    path = path_of(kind, root)
+    there is none. `path`: a kept one (kept_results) instead of the last."""
+    path = path or path_of(kind, root)
     if not path.exists():
         return None, ""
     try:
@@ -127,10 +138,10 @@ def load(kind: str, root: str | Path | None = None) -> tuple[Saved | None, str]:
         )
         if kind == PAIR:
             saved.config.validate()
-            if len(saved.results) > 1:
-                raise ValueError("a pair file with more than one pair")
+            if len(saved.results) > saved.config.seeds:
+                raise ValueError(f"a pair file with more pairs than its {saved.config.seeds} seed(s)")
         return saved, ""
-    except (OSError, ValueError, TypeError, KeyError, AttributeError) as err:  # ConfigError is a ValueError
+    except (OSError, ValueError, TypeError, KeyError, AttributeError, IndexError) as err:  # ConfigError: ValueError
         return None, f"The lab's saved {kind} ({path}) could not be read and is ignored: {err}"
 
 
@@ -176,10 +187,15 @@ class Recorder:
         return report
 
     def finish(self, results: list[tuple[NetworkResult, NetworkResult]], stopped: bool, unseen: bool = False) -> None:
+        """The experiment ended: its file says so, and a copy is kept among the kept results."""
         self.saved.results = list(results)
         self.saved.state = "stopped" if stopped else "finished"
         self.saved.stopped_unseen = unseen
         self._save()
+        try:
+            keep(self.saved, self.root)
+        except OSError as err:
+            self.write_error = str(err)
 
     def fail(self, error: str) -> None:
         self.saved.state, self.saved.error = "failed", error
@@ -207,3 +223,29 @@ def load_dcgan_pair(root: str | Path | None = None) -> tuple[list[str], str]:
         return runs, ""
     except (OSError, UnicodeDecodeError, ValueError, TypeError, KeyError) as err:
         return [], f"The lab's saved DCGAN pair ({path}) could not be read and is ignored: {err}"
+
+
+def kept_folder(root: str | Path | None = None) -> Path:
+    return lab_folder(root) / KEPT
+
+
+def keep(saved: Saved, root: str | Path | None = None) -> Path:
+    """Copy an ended experiment among the kept ones (named by its start time), dropping the oldest beyond KEEP."""
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(saved.started))
+    path = kept_folder(root) / f"{saved.kind}-{stamp}-{int(saved.started * 1000) % 1000:03d}.json"
+    save(saved, path=path)
+    for old in sorted(kept_folder(root).glob(f"{saved.kind}-*.json"))[:-KEEP]:
+        old.unlink(missing_ok=True)
+    return path
+
+
+def kept_results(kind: str, root: str | Path | None = None) -> tuple[list[tuple[Path, Saved]], list[str]]:
+    """The kept experiments of `kind`, newest first, and a note for each file that could not be read."""
+    kept, notes = [], []
+    for path in sorted(kept_folder(root).glob(f"{kind}-*.json"), reverse=True):
+        saved, note = load(kind, path=path)
+        if saved is not None:
+            kept.append((path, saved))
+        elif note:
+            notes.append(note)
+    return kept, notes

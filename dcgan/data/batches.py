@@ -89,7 +89,7 @@ class DeviceBatches:
             return blocked_order(self.count, self.seed, epoch, self.first_epoch_block)
         return epoch_order(self.count, self.seed, epoch)
 
-    def _drawn(self, n: int) -> None:
+    def wait_until_drawn(self, n: int) -> None:
         """Wait until images [0, n) are drawn and on the device; once all are, the set is an ordinary one."""
         if self.drawing is None:
             return
@@ -112,17 +112,17 @@ class DeviceBatches:
         order = order.to(self.device)
         for i in range(start, self.steps_per_epoch):
             if self.drawing is not None:
-                self._drawn(needed[i])
+                self.wait_until_drawn(needed[i])
             yield to_float(self.images[order[i * b : (i + 1) * b]])
 
     def first(self, n: int) -> torch.Tensor:
         """The set's first n uint8 images (the run's grid of real images)."""
-        self._drawn(n)
+        self.wait_until_drawn(n)
         return self.images[:n]
 
     def spread_sample(self, n: int) -> torch.Tensor:
         """Up to n uint8 images spread evenly over the set (the quality score's reference)."""
-        self._drawn(self.count)
+        self.wait_until_drawn(self.count)
         return self.images[spread_indices(self.count, n).to(self.images.device)]
 
 

@@ -51,28 +51,25 @@ def _features(D: Discriminator | None, images: torch.Tensor) -> torch.Tensor:
     return torch.cat([F.avg_pool2d(images, k).flatten(1) for k in (2, 4)], 1)
 
 
-def project(
-    G: Generator,
-    target: torch.Tensor,
-    D: Discriminator | None = None,
-    cfg: ProjectionConfig | None = None,
-    progress=None,
-) -> Projection:
-    """The z (of `cfg.starts` tried) whose G(z) is closest to `target` (C, H, W); `progress(step, steps)`."""
-    cfg = cfg or ProjectionConfig()
-    G.eval()
-    if D is not None:
-        D.eval()
-    for p in list(G.parameters()) + (list(D.parameters()) if D is not None else []):
-        p.requires_grad_(False)
-    z = seeded_z(cfg.seed, cfg.starts, G.cfg.z_dim).requires_grad_(True)
-    goal = target[None].expand(cfg.starts, -1, -1, -1)
+def _freeze(*nets) -> None:
+    for net in nets:
+        if net is not None:
+            net.eval()
+            for p in net.parameters():
+                p.requires_grad_(False)
+
+
+def _search(G: Generator, goal: torch.Tensor, D: Discriminator | None, cfg: ProjectionConfig, progress=None):
+    """Adam on z (len(goal), z_dim), one row per row of `goal` (B, C, H, W); returns (z, G(z), per-row mean
+    squared pixel error), detached."""
+    _freeze(G, D)
+    z = seeded_z(cfg.seed, len(goal), G.cfg.z_dim).requires_grad_(True)
     with torch.no_grad():
         goal_features = _features(D, goal)
     optimizer = torch.optim.Adam([z], lr=cfg.lr)
     for step in range(cfg.steps):
         images = G(z)
-        pixel = (images - goal).square().flatten(1).mean(1)  # (starts,)
+        pixel = (images - goal).square().flatten(1).mean(1)  # (B,)
         feature = (_features(D, images) - goal_features).square().mean(1)
         prior = (z.square().mean(1) - 1).square()
         loss = (pixel + cfg.feature_weight * feature + cfg.prior_weight * prior).sum()
@@ -84,8 +81,36 @@ def project(
     with torch.no_grad():
         images = G(z)
         errors = (images - goal).square().flatten(1).mean(1)
-        best = int(errors.argmin())
-    return Projection(z[best].detach().clone(), images[best].clone(), errors[best].item(), D is not None)
+    return z.detach(), images, errors
+
+
+def project(
+    G: Generator,
+    target: torch.Tensor,
+    D: Discriminator | None = None,
+    cfg: ProjectionConfig | None = None,
+    progress=None,
+) -> Projection:
+    """The z (of `cfg.starts` tried) whose G(z) is closest to `target` (C, H, W); `progress(step, steps)`."""
+    cfg = cfg or ProjectionConfig()
+    z, images, errors = _search(G, target[None].expand(cfg.starts, -1, -1, -1), D, cfg, progress)
+    best = int(errors.argmin())
+    return Projection(z[best].clone(), images[best].clone(), errors[best].item(), D is not None)
+
+
+def project_many(
+    G: Generator,
+    targets: torch.Tensor,
+    D: Discriminator | None = None,
+    cfg: ProjectionConfig | None = None,
+    progress=None,
+) -> torch.Tensor:
+    """The best mean squared pixel error (N,) reached for each of `targets` (N, C, H, W) in [-1, 1], all searched
+    in one batch (`cfg.starts` starts each): what the memorisation check compares."""
+    cfg = cfg or ProjectionConfig()
+    goal = targets.repeat_interleave(cfg.starts, 0)  # (N * starts, C, H, W): each target's starts side by side
+    _, _, errors = _search(G, goal, D, cfg, progress)
+    return errors.reshape(len(targets), cfg.starts).min(1).values
 
 
 def discriminator_beside(generator_path: str | Path) -> Discriminator | None:

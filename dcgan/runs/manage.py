@@ -11,7 +11,6 @@ import math
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -24,6 +23,7 @@ from dcgan.devices import resolve_device
 from dcgan.errors import ConfigError, RunDamaged, RunLocked
 from dcgan.paths import runs_root
 from dcgan.runs.directory import ACTIVE_STATES, RunDirectory
+from dcgan.runs.launch_command import check_processes, gpu_count, processes_to_resume_with, trainer_command
 from dcgan.runs.lock import LOCK_FD_ENV
 from dcgan.runs.records import NUMBER, Metric, is_kind
 from dcgan.train.resuming import checkpoint_to_resume
@@ -65,8 +65,9 @@ def create_run(config: RunConfig, root: str | Path | None = None) -> RunDirector
     return RunDirectory(final)
 
 
-def launch(run: RunDirectory, lr: float | None = None, restart: bool = False) -> int:
-    """Start the trainer for `run` as a detached process holding the run's lock; returns its pid at once.
+def launch(run: RunDirectory, lr: float | None = None, restart: bool = False, processes: int = 1) -> int:
+    """Start the trainer for `run` as a detached process holding the run's lock; returns its pid at once. With
+    `processes` > 1 the process is torchrun, training the run with one process per GPU (launch_command.py).
 
     `lr` changes the learning rate first and `restart` discards what the run trained (to start again from
     step 0), but only once the lock is ours: a refused launch changes nothing."""
@@ -78,7 +79,7 @@ def launch(run: RunDirectory, lr: float | None = None, restart: bool = False) ->
         env = {**os.environ, LOCK_FD_ENV: str(lock_fd), "PYTHONUNBUFFERED": "1"}
         with open(run.log_path, "ab") as log:
             child = subprocess.Popen(
-                [sys.executable, "-m", "dcgan", "worker", str(run.path)],
+                trainer_command(run.path, processes),
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
@@ -95,9 +96,11 @@ def launch(run: RunDirectory, lr: float | None = None, restart: bool = False) ->
     return child.pid
 
 
-def start_run(config: RunConfig, root: str | Path | None = None) -> RunDirectory:
+def start_run(config: RunConfig, root: str | Path | None = None, processes: int = 1) -> RunDirectory:
+    """A new run, trained in the background; on `processes` GPUs through torchrun when more than one."""
+    check_processes(processes, config.train.device, config.train.batch_size, gpu_count() if processes > 1 else 0)
     run = create_run(config, root)
-    launch(run)
+    launch(run, processes=processes)
     return run
 
 
@@ -109,7 +112,8 @@ def resume(run: RunDirectory | str | Path, lr: float | None = None, restart: boo
         raise RunDamaged(f"run {run.name} has no config.json, so it cannot be resumed: delete it")
     if not run.exists():
         raise FileNotFoundError(f"no run folder at {run.path}")
-    launch(run, lr, restart)
+    processes = processes_to_resume_with(run.read_config(), gpu_count())
+    launch(run, lr, restart, processes)
     return run
 
 

@@ -21,7 +21,7 @@ import torch
 
 from dcgan import __version__
 from dcgan.data.batches import make_batches, skipped_files
-from dcgan.devices import device_label, resolve_device, resolve_precision
+from dcgan.devices import device_label, resolve_precision
 from dcgan.errors import CheckpointError, ResumeRefused, RunDamaged
 from dcgan.fileio import atomic_save_torch
 from dcgan.images import image_grid
@@ -32,6 +32,8 @@ from dcgan.runs.directory import RunDirectory
 from dcgan.runs.generator_file import export_generator
 from dcgan.runs.records import Metric
 from dcgan.runs.tensorboard_log import SAMPLES_TAG, TensorBoardLog, run_hparams
+from dcgan.train.distributed import Solo
+from dcgan.train.fast_path import choose_compile, keep_first_transposed_weight_contiguous
 from dcgan.train.gan_step import GanStep, GraphedStep, make_optimizers
 from dcgan.train.hacks import d_lr, g_lr
 from dcgan.train.keeping import Keeper
@@ -77,30 +79,33 @@ def _set_rng_state(state: dict, device: torch.device) -> None:
         torch.cuda.set_rng_state(state["cuda"], device)
 
 
-def train_run(run: RunDirectory, progress_fn=None, abort_fn=None, lock_fd: int | None = None) -> dict:
+def train_run(run: RunDirectory, progress_fn=None, abort_fn=None, lock_fd: int | None = None, team=None) -> dict:
     """Train (or resume) the run in `run`; returns the final status. Never leaves the lock behind.
 
     The lock is taken here unless `run` already holds it (a resume that first changed a setting) or a
     launcher handed it over (`lock_fd`, see runs/lock.py); RunLocked if another process trains the run.
-    A refused resume (ResumeRefused, a damaged config or checkpoint) raises before anything is written."""
-    if not run.lock.held:
-        run.acquire_lock(lock_fd)
+    A refused resume (ResumeRefused, a damaged config or checkpoint) raises before anything is written.
+    `team`: the processes training the run together (train/distributed.py); None = this one alone."""
+    team = team or Solo()
+    team.take_lock(run, lock_fd)
+    training = None
     try:
-        training = _Training(run, progress_fn, abort_fn)
+        training = _Training(run, progress_fn, abort_fn, team)
         return training.loop()
     except (ResumeRefused, RunDamaged, CheckpointError):
         raise
     except Exception as err:
-        record_failure(run, err)
+        if team.writes:
+            record_failure(run, err, team.explain_failure(err, training.step if training else 0))
         raise
     finally:
         run.release_lock()
 
 
-def record_failure(run: RunDirectory, err: Exception) -> None:
+def record_failure(run: RunDirectory, err: Exception, reason: str | None = None) -> None:
     """Mark the run failed with a reason a person can act on, even when the disk is full (then the status is
     written in the space its file already has, and the traceback is left out if it does not fit)."""
-    reason = describe_error(err)
+    reason = reason or describe_error(err)
     try:
         (run.path / "error.txt").write_text(traceback.format_exc())
     except OSError:
@@ -119,13 +124,15 @@ def describe_error(err: Exception) -> str:
 
 
 class _Training:
-    def __init__(self, run: RunDirectory, progress_fn, abort_fn):
-        self.run, self.progress_fn, self.abort_fn = run, progress_fn, abort_fn
+    def __init__(self, run: RunDirectory, progress_fn, abort_fn, team):
+        self.run, self.progress_fn, self.abort_fn, self.team = run, progress_fn, abort_fn, team
+        self.writes = team.writes  # rank 0, or the only process: the one that writes the run folder
+        self.step = 0
         raw = run.read_config()
         self.config = cfg = run.read_run_config()
         checkpoint = checkpoint_to_resume(run, cfg)  # refusals come before anything is written
         t = cfg.train
-        self.device = resolve_device(t.device)
+        self.device = team.resolve_device(t.device)
         run.remove_leftover_temp_files()  # of writes a killed trainer never finished
         torch.manual_seed(t.seed)
         if self.device.type == "cuda":
@@ -137,16 +144,26 @@ class _Training:
             error=None,
             device=device_label(self.device),
             epochs=t.epochs,
+            processes=team.world_size,
         )
-        self.batches = make_batches(cfg.data, cfg.model, t.batch_size, self.device, t.seed)
+        if team.world_size == 1:
+            self.batches = make_batches(cfg.data, cfg.model, t.batch_size, self.device, t.seed)
+        else:  # this process's share of each global batch (data/sharded.py)
+            self.batches = team.batches(cfg.data, cfg.model, t.batch_size, self.device, t.seed)
         self.steps_per_epoch = self.batches.steps_per_epoch
         self.total_steps = t.epochs * self.steps_per_epoch
 
-        G, D = build_models(cfg.model)
+        G, D = team.prepare_models(*build_models(cfg.model), t.sync_batchnorm)
         fmt = torch.channels_last if self.device.type != "mps" else torch.contiguous_format
         # Two calls: the stubs type Module.to(device) and Module.to(memory_format=...) as separate overloads.
         self.G, self.D = G.to(self.device).to(memory_format=fmt), D.to(self.device).to(memory_format=fmt)
-        graphed = self.device.type == "cuda" and t.cuda_graph
+        graphed = self.device.type == "cuda" and t.cuda_graph and team.world_size == 1  # DDP steps eagerly
+        size, width = cfg.model.image_size, max(cfg.model.g_width, cfg.model.d_width)
+        self.compiled = choose_compile(
+            t.compile, self.device, graphed, team.world_size, self.total_steps, t.batch_size, size, width
+        )
+        if self.compiled.compile and fmt == torch.channels_last:
+            keep_first_transposed_weight_contiguous(self.G)
         self.opt_g, self.opt_d = make_optimizers(self.G, self.D, t, self.device, graphed)
 
         self.step, self.elapsed = 0, 0.0
@@ -162,15 +179,21 @@ class _Training:
                     "created": raw.get("created", time.time()),
                 }
             )
-            reals = self.batches.first(t.sample_count) if hasattr(self.batches, "first") else None
+            reals = self.batches.first(t.sample_count) if hasattr(self.batches, "first") and self.writes else None
             if reals is not None:
                 from dcgan.fileio import atomic_save_image
 
                 atomic_save_image(run.reals_path, image_grid(reals))
         run.discard_after(self.step)
         self.keeper = Keeper(self, checkpoint)  # G's average, epoch snapshots, best_generator.pt (train/keeping.py)
+        team.seed_noise(t.seed, self.step)
+        recorded = team.record(raw := run.read_config(), t.batch_size, t.sync_batchnorm)
+        if recorded != raw:  # several processes say how many, and a run resumed by one drops that
+            run.write_config(recorded)
+        run.write_status(compile=self.compiled.why)
 
-        G_run, D_run = (torch.compile(self.G), torch.compile(self.D)) if t.compile else (self.G, self.D)
+        G_run, D_run = (torch.compile(self.G), torch.compile(self.D)) if self.compiled.compile else (self.G, self.D)
+        G_run, D_run = team.wrap(G_run, D_run)
         autocast = resolve_precision(t.precision, self.device)
         step_fn = GanStep(
             G_run,
@@ -183,7 +206,7 @@ class _Training:
             device=self.device,
             **self.keeper.step_options(),
         )
-        self.step_fn = GraphedStep(step_fn) if graphed else step_fn
+        self.step_fn = GraphedStep(step_fn) if graphed else team.wrap_step(step_fn)
         self.memory_format = fmt
         # Checkpoints and sample grids are copied to the CPU without waiting, then encoded and written by
         # this thread while training goes on: on a GPU an epoch can take half a second, and writing them
@@ -191,10 +214,11 @@ class _Training:
         self.writer = ThreadPoolExecutor(1, thread_name_prefix="checkpoint")
         # quality.jsonl; None = not scored. Preparing it may train the dataset's classifier first (once per
         # dataset), with its progress in status.json and through progress_fn: never a silent wait.
-        self.scorer = EpochScorer.create(run, cfg, self.batches, self.device, progress_fn)
+        self.scorer = EpochScorer.create(run, cfg, self.batches, self.device, progress_fn) if self.writes else None
         self.pending_writes: list[Future] = []
         self.seconds_per_step: float | None = None  # smoothed, for the ETA
         self.board = TensorBoardLog("not opened yet")  # event files beside metrics.jsonl, opened by loop()
+        team.barrier()  # every process has read the checkpoint it resumes from before rank 0 writes a new one
 
     def _restore(self, ckpt: dict) -> None:
         self.G.load_state_dict(ckpt["generator"])
@@ -225,6 +249,8 @@ class _Training:
     def _open_board(self) -> None:
         """TensorBoard's event file (when tensorboard is installed); a resume's hides what a killed process
         logged after the checkpoint it continues from. Never raises (tensorboard_log.py)."""
+        if not self.writes:
+            return
         self.board = TensorBoardLog.open(
             self.run.path,
             self.step,
@@ -267,7 +293,14 @@ class _Training:
                     self.step += 1
                     epoch_end = self.step % self.steps_per_epoch == 0
                     now = time.perf_counter()
-                    if self.step % t.log_every == 0 or epoch_end or self.step == first_step:
+                    log_step = self.step % t.log_every == 0 or epoch_end or self.step == first_step
+                    # Several processes agree on these at logging steps (distributed.py); one decides each step.
+                    checkpoint_due, stop_asked = self.team.agree(
+                        log_step,
+                        now - last_checkpoint > t.checkpoint_every_s,
+                        signals.raised or run.stop_requested() or bool(self.abort_fn and self.abort_fn()),
+                    )
+                    if log_step:
                         state = self._log()
                         if state != "running":
                             break
@@ -280,7 +313,7 @@ class _Training:
                         last_sample = time.perf_counter()
                     if self.scorer and (epoch_end or (t.score_every and self.step % t.score_every == 0)):
                         self._score(self.scorer, asked=bool(t.score_every and self.step % t.score_every == 0))
-                    if epoch_end or now - last_checkpoint > t.checkpoint_every_s:
+                    if epoch_end or checkpoint_due:
                         state = self._log()
                         if state != "running":
                             break
@@ -288,7 +321,7 @@ class _Training:
                         last_checkpoint = time.perf_counter()
                         if epoch_end:
                             self.keeper.snapshot(_rng_state(self.device))
-                    if signals.raised or run.stop_requested() or (self.abort_fn and self.abort_fn()):
+                    if stop_asked:
                         state = "stopped"
                         break
         return state
@@ -360,6 +393,8 @@ class _Training:
         return "running"
 
     def _sample(self) -> None:
+        if not self.writes:
+            return
         G = self.keeper.sampling_G  # G's average when the run keeps one
         G.eval()  # running batch-norm statistics: each z's image does not depend on its neighbours
         with torch.no_grad():
@@ -372,6 +407,8 @@ class _Training:
         self._in_background(write)
 
     def _checkpoint(self, wait: bool = False) -> None:
+        if not self.writes:
+            return
         state = checkpoint_state(
             config=self.config,
             G=self.G,
@@ -425,13 +462,14 @@ class _Training:
         if not run.samples() or run.samples()[-1][0] != self.step:
             self._sample()
         self._checkpoint(wait=True)
-        export_generator(
-            run.generator_path,
-            self.keeper.sampling_G,
-            step=self.step,
-            dataset=self.config.data.dataset,
-            extra={"run": run.name, "epochs": self.step / self.steps_per_epoch},
-        )
+        if self.writes:
+            export_generator(
+                run.generator_path,
+                self.keeper.sampling_G,
+                step=self.step,
+                dataset=self.config.data.dataset,
+                extra={"run": run.name, "epochs": self.step / self.steps_per_epoch},
+            )
         run.clear_stop()
         message = "training finished" if state == "finished" else f"stopped at step {self.step}; resume to continue"
         return run.write_status(
