@@ -53,3 +53,17 @@ def test_a_collapse_in_the_quality_score_offers_a_rollback_to_before_it(kept):
     at = open_page("train", run="kept")
     assert any("collapsed onto one class since step 16" in w.value for w in at.warning)
     assert widget(at, f"rollback-collapse:{kept.path}").label == "Roll back to epoch 1 with learning rate 0.0001"
+
+
+def test_the_comparison_table_shows_two_d_steps_and_ttur_rates(runs_dir):
+    from test_app_compare import finished_run, table
+
+    finished_run(runs_dir, "plain", 64, [10, 20], steps_per_epoch=10)
+    finished_run(runs_dir, "ttur", 64, [10, 20], steps_per_epoch=10, d_steps=2, lr_g=1e-4, lr_d=4e-4)
+    at = open_page("train", run="ttur")
+    widget(at, "chosen-runs").set_value(["plain", "ttur"]).run()
+    assert not at.exception, at.exception
+    rows = table(at)
+    assert rows["train.d_steps"]["plain"] == "1" and rows["train.d_steps"]["ttur"] == "2"
+    assert (rows["train.lr_g"]["ttur"], rows["train.lr_d"]["ttur"]) == ("0.0001", "0.0004")
+    assert rows["train.lr_g"]["plain"] == "0"  # 0: the same as lr
