@@ -67,3 +67,14 @@ def test_the_comparison_table_shows_two_d_steps_and_ttur_rates(runs_dir):
     assert rows["train.d_steps"]["plain"] == "1" and rows["train.d_steps"]["ttur"] == "2"
     assert (rows["train.lr_g"]["ttur"], rows["train.lr_d"]["ttur"]) == ("0.0001", "0.0004")
     assert rows["train.lr_g"]["plain"] == "0"  # 0: the same as lr
+
+
+def test_a_diverged_run_is_offered_a_rollback_below_the_rate_that_was_healthy(kept):
+    raw = kept.read_config()
+    raw["train"]["lr"] = 1.0  # raised until it diverged; the snapshots trained at 2e-4
+    kept.write_config(raw)
+    kept.write_status(state="diverged", message="losses became NaN or infinite between steps 24 and 26")
+    at = open_page("train", run="kept")
+    best = min(kept.read_quality(), key=lambda r: r["frechet"])["step"] // 8
+    button = widget(at, f"rollback-advice:{kept.path}:diverged")
+    assert button.label == f"Roll back to epoch {best} with learning rate 0.0001"  # not 0.5, half the raised rate
