@@ -29,7 +29,7 @@ from dcgan.config import (
 from dcgan.data.registry import DATASETS
 from dcgan.errors import ConfigError
 from dcgan.progress import ProgressBar, format_duration
-from dcgan.runs import timelapse_cli
+from dcgan.runs import rollback_cli, timelapse_cli
 from dcgan.runs.records import Metric
 from dcgan.train.torchrun_env import torchrun_place
 
@@ -86,7 +86,10 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="dcgan", description="Train and sample Deep Convolutional GANs (DCGAN Studio).")
     sub = parser.add_subparsers(
-        dest="command", required=True, parser_class=_Parser, metavar="{train,resume,sample,runs,timelapse,bn-lab}"
+        dest="command",
+        required=True,
+        parser_class=_Parser,
+        metavar="{train,resume,rollback,sample,runs,timelapse,bn-lab}",
     )  # `worker` is for background runs only
     train = sub.add_parser(
         "train",
@@ -108,6 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="start again from step 0, discarding the run's checkpoint, metrics and sample grids",
     )
+    rollback_cli.add_parser(sub)
     sample = sub.add_parser("sample", help="draw a grid of images from a generator")
     sample.add_argument("generator", help="a generator.pt, or a run folder that holds one")
     sample.add_argument("-n", type=int, default=64, help="number of images (default 64)")
@@ -336,6 +340,7 @@ def main(argv: list[str] | None = None) -> int:
     commands = {
         "train": _cmd_train,
         "resume": _cmd_resume,
+        "rollback": rollback_cli.run,
         "sample": _cmd_sample,
         "runs": _cmd_runs,
         "worker": _cmd_worker,

@@ -120,8 +120,17 @@ class TrainConfig:
     checkpoint_every_s: float = 120.0  # seconds between checkpoints besides each epoch's end
     score_samples: int = 2000  # generated images scored in a classifier's features at each epoch's end; 0 = off
     score_every: int = 0  # steps between scores besides each epoch's end; 0 = epoch ends only
+    # The GAN hacks (soumith/ganhacks), off by default (today's step); dcgan/train/gan_step.py applies them.
+    d_steps: int = 1  # D updates per G update, each on fresh fakes: a D that lags behind G gives G poor gradients
+    lr_g: float = 0.0  # G's own learning rate (TTUR, Heusel et al. 2017, often 1e-4); 0 = lr
+    lr_d: float = 0.0  # D's own learning rate (TTUR: often 4e-4, D learns faster than G); 0 = lr
+    label_flip: float = 0.0  # chance that a D target is swapped real<->fake: noisy labels keep D from certainty
+    instance_noise: float = 0.0  # std of Gaussian noise on D's inputs (images in [-1, 1]): overlaps real and fake
+    instance_noise_epochs: float = 1.0  # epochs over which that noise's std falls linearly to 0
+    ema_half_life: int = 0  # images until an old G weight counts half in G's average (stylegan2-ada: 10000); 0 = off
 
     def validate(self) -> None:
+        validate_gan_hacks(self)
         _check_finite(self, ("lr", "beta1", "beta2", "label_smoothing", "checkpoint_every_s"))
         for name in ("epochs", "batch_size", "log_every", "sample_count"):
             if getattr(self, name) < 1:
@@ -156,6 +165,27 @@ class TrainConfig:
             raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}")
         if self.compile not in COMPILE_MODES:
             raise ConfigError(f"compile must be one of {', '.join(COMPILE_MODES)}, not {self.compile!r}")
+
+
+MAX_D_STEPS = 10  # beyond this G hardly trains at all
+
+
+def validate_gan_hacks(t: TrainConfig) -> None:
+    """The GAN-hack switches' bounds (kept apart from TrainConfig.validate, which checks the rest)."""
+    _check_finite(t, ("lr_g", "lr_d", "label_flip", "instance_noise", "instance_noise_epochs"))
+    if not 1 <= t.d_steps <= MAX_D_STEPS:
+        raise ConfigError(f"D steps per G step must be a whole number from 1 to {MAX_D_STEPS}, not {t.d_steps}")
+    for name in ("lr_g", "lr_d"):
+        if getattr(t, name) < 0:
+            raise ConfigError(f"{name.replace('_', ' ')} must be 0 (use lr) or positive, not {getattr(t, name)}")
+    if not 0 <= t.label_flip <= 1:
+        raise ConfigError(f"label flip is a probability, from 0 to 1 (ganhacks: 0.05), not {t.label_flip}")
+    if t.instance_noise < 0:
+        raise ConfigError(f"instance noise is a standard deviation: 0 (off) or positive, not {t.instance_noise}")
+    if t.instance_noise_epochs <= 0:
+        raise ConfigError(f"instance noise epochs must be positive, not {t.instance_noise_epochs}")
+    if t.ema_half_life < 0:
+        raise ConfigError(f"EMA half-life must be 0 (off) or a positive number of images, not {t.ema_half_life}")
 
 
 RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,79}")

@@ -16,6 +16,7 @@ from dcgan.runs.live import MetricsFollower
 from dcgan.runs.manage import effective_state, request_stop, resume, run_summary
 from dcgan.train.watchdog import HEALTHY, diagnose, early_guidance
 from ui.charts import histogram_figure, quality_figure, training_figure
+from ui.rollback_panel import rollback_after_stop, rollback_control, watchdog_rollback
 from ui.timelapse import timelapse_panel
 
 REFRESH_S = 1.0
@@ -87,6 +88,7 @@ def _run_panel(run: RunDirectory) -> None:
         )
     _progress(status, state, config)
     _watchdog(run, follower.records, status, config)
+    rollback_control(run, state, config, status)
     chart_col, sample_col = st.columns([3, 2])
     with chart_col:
         if follower.records:
@@ -318,6 +320,7 @@ def _watchdog(run: RunDirectory, records: list[dict], status: dict, config: dict
                 request_stop(run)  # the resume happens once the trainer has saved and stopped
                 st.rerun(scope="fragment")
             _after_run_ended(run)
+        watchdog_rollback(run, finding, records, status)
 
 
 def _after_run_ended(run: RunDirectory) -> None:
@@ -325,6 +328,7 @@ def _after_run_ended(run: RunDirectory) -> None:
     lr = st.session_state.pop(f"pending-lr:{run.path}", None)
     if lr is not None:
         _resume(run, lr)
+    rollback_after_stop(run)
 
 
 def _offer_restart(run: RunDirectory) -> None:

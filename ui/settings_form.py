@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from dcgan.config import field_index
+from dcgan.config import field_help, field_index
 from dcgan.data.presets import DATASET_PRESETS
 from dcgan.data.registry import REGISTRY
 from dcgan.devices import available_devices
@@ -80,6 +80,21 @@ SETTINGS = (
                 step=100,
                 help="Besides every epoch's end; 0 = epoch ends only. Each score takes ~1 s on a CPU.",
             ),
+        ),
+    ),
+    (
+        "GAN hacks (each off at its default; the help says why people use it)",
+        tuple(
+            Setting(name, label, step=step, fmt=fmt, help=field_help().get(name))
+            for name, label, step, fmt in (
+                ("d_steps", "D steps per G step", 1, None),
+                ("lr_g", "G learning rate (TTUR; 0 = lr)", 1e-4, "%g"),
+                ("lr_d", "D learning rate (TTUR; 0 = lr)", 1e-4, "%g"),
+                ("label_flip", "Label flip probability", 0.01, "%.2f"),
+                ("instance_noise", "Instance noise std", 0.05, "%.2f"),
+                ("instance_noise_epochs", "Noise fades to 0 over (epochs)", 0.5, "%g"),
+                ("ema_half_life", "EMA of G: half-life (images)", 1000, None),
+            )
         ),
     ),
     (

@@ -28,7 +28,18 @@ def shipped_generators(folder: Path | None = None) -> list[dict]:
 
 
 def run_generators(runs_root: Path) -> list[dict]:
-    """The runs under `runs_root` that have exported a generator (finished or stopped), newest first."""
-    paths = [p for p in Path(runs_root).glob("*/generator.pt")] if Path(runs_root).is_dir() else []
-    paths.sort(key=lambda p: p.stat().st_mtime, reverse=True)
-    return [{"name": p.parent.name, "path": p, "grid": None, "card": None} for p in paths]
+    """The generators the runs under `runs_root` have written, newest run first: each run's last (generator.pt,
+    named after the run; written when it finishes or is stopped) and its best (best_generator.pt, at its best
+    quality score so far; named "RUN · best")."""
+    root = Path(runs_root)
+    if not root.is_dir():
+        return []
+    found: list[dict] = []
+    for name, suffix in (("generator.pt", ""), ("best_generator.pt", " · best")):
+        for path in root.glob(f"*/{name}"):
+            found.append({"name": path.parent.name + suffix, "path": path, "grid": None, "card": None})
+    newest: dict[Path, float] = {}  # a run's order is that of its newest file, so its last and best stay side by side
+    for g in found:
+        newest[g["path"].parent] = max(newest.get(g["path"].parent, 0.0), g["path"].stat().st_mtime)
+    found.sort(key=lambda g: (-newest[g["path"].parent], g["name"]))
+    return found

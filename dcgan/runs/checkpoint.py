@@ -29,11 +29,13 @@ CHECKPOINT_FORMAT = "dcgan-studio/checkpoint-v1"
 GENERATOR_FORMAT = "dcgan-studio/generator-v1"
 CLASSIFIER_FORMAT = "dcgan-studio/classifier-v1"  # the quality score's classifier (quality/digit_classifier.py)
 REFERENCE_FORMAT = "dcgan-studio/reference-features-v1"  # real images' features, cached (quality/tracker.py)
+SNAPSHOT_FORMAT = "dcgan-studio/epoch-snapshot-v1"  # G and D at an epoch's end, half precision (runs/snapshots.py)
 FORMAT_NAMES = {
     CHECKPOINT_FORMAT: "training checkpoint",
     GENERATOR_FORMAT: "generator",
     CLASSIFIER_FORMAT: "scoring classifier",
     REFERENCE_FORMAT: "cache of real images' features",
+    SNAPSHOT_FORMAT: "epoch snapshot",
 }
 
 ZIP_MAGIC = b"PK\x03\x04"  # torch.save has written zip archives since PyTorch 1.6
@@ -200,9 +202,20 @@ def ready_event(device: torch.device):
 
 
 def checkpoint_state(
-    *, config: RunConfig, G, D, opt_g, opt_d, step: int, fixed_z: torch.Tensor, rng: dict, elapsed_s: float
+    *,
+    config: RunConfig,
+    G,
+    D,
+    opt_g,
+    opt_d,
+    step: int,
+    fixed_z: torch.Tensor,
+    rng: dict,
+    elapsed_s: float,
+    extra: dict | None = None,
 ) -> dict:
-    """Everything a resume needs, copied to the CPU (so it can be written in the background)."""
+    """Everything a resume needs, copied to the CPU (so it can be written in the background); `extra`: more
+    entries (G's average, generator_ema, when the run keeps one)."""
     return cpu_copy(
         {
             "format": CHECKPOINT_FORMAT,
@@ -215,6 +228,7 @@ def checkpoint_state(
             "opt_discriminator": opt_d.state_dict(),
             "fixed_z": fixed_z.cpu(),
             "rng": rng,  # {"torch": ByteTensor, "cuda": ByteTensor?}
+            **(extra or {}),
         }
     )
 
@@ -241,7 +255,9 @@ def _check_checkpoint_fields(ckpt: dict, name: str) -> None:
         raise CheckpointError(
             f"{name} holds {shown_value(ckpt['elapsed_s'])} as 'elapsed_s', where a number belongs: {broken}"
         )
-    for key in ("generator", "discriminator"):
+    if "generator_ema" in ckpt and not isinstance(ckpt["generator_ema"], dict):  # written with ema_half_life on
+        raise CheckpointError(f"{name} holds {shown_value(ckpt['generator_ema'])} as 'generator_ema': {broken}")
+    for key in ("generator", "discriminator", *(["generator_ema"] if "generator_ema" in ckpt else [])):
         bad = next((k for k, v in ckpt[key].items() if not isinstance(v, torch.Tensor)), None)
         if bad is not None:
             raise CheckpointError(

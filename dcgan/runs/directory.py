@@ -8,7 +8,9 @@ runs/<name>/
   checkpoint.pt   everything needed to resume (nets, optimizers, step, RNG states, fixed z)
   status.json     state, progress, speed, ETA, last error; rewritten atomically
   quality.jsonl   one JSON object per epoch: the samples' scores in a classifier's features (quality/score.py)
-  generator.pt    the generator alone with its config, when finished or stopped
+  generator.pt    the generator alone with its config, when finished or stopped (G's average when ema_half_life is on)
+  best_generator.pt  the generator at the best quality score so far, its score, epoch and step inside (runs/best.py)
+  snapshots/      epoch0003.pt ...: G and D at each epoch's end, half precision, to roll back to (runs/snapshots.py)
   lock.json       flock-ed by the one process training this run, which writes its pid in it (lock.py)
   STOP            created to ask the trainer to stop at the next step
   train.log       output of a run started in the background
@@ -150,7 +152,11 @@ class RunDirectory:
 
     def discard_training(self) -> None:
         """Everything training wrote, for a deliberate restart from step 0; config.json and the log stay."""
-        for path in (self.checkpoint_path, self.generator_path, self.reals_path, self.path / "error.txt"):
+        best = self.path / "best_generator.pt"
+        for path in (self.checkpoint_path, self.generator_path, best, self.reals_path, self.path / "error.txt"):
+            path.unlink(missing_ok=True)
+        snapshots = self.path / "snapshots"  # runs/snapshots.py
+        for path in snapshots.glob("epoch*.pt") if snapshots.is_dir() else ():
             path.unlink(missing_ok=True)
         self.discard_after(0)
         self.write_status(

@@ -139,7 +139,11 @@ def set_learning_rate(run: RunDirectory, lr: float) -> None:
     if not (lr > 0 and math.isfinite(lr)):
         raise ConfigError(f"learning rate must be a positive number, not {lr}")
     raw = run.read_config()
+    before = run.read_run_config().train.lr
     raw["train"]["lr"] = lr
+    for own in ("lr_g", "lr_d"):  # TTUR's own rates change by the same factor, so their ratio is kept
+        if raw["train"].get(own):
+            raw["train"][own] *= lr / before
     run.write_config(raw)
 
 

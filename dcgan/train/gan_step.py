@@ -17,25 +17,45 @@ import torch
 import torch.nn.functional as F
 
 from dcgan.runs.records import NETWORK_STATS
+from dcgan.train.hacks import StepHacks, d_lr, g_lr
 
 STATS = NETWORK_STATS  # summed per step in this order: D loss, G loss, mean D(x), mean D(G(z))
 
 
 def make_optimizers(G, D, cfg, device: torch.device, graphed: bool):
-    """Adam for each network; fused and capturable on CUDA so the update can live inside a graph."""
+    """Adam for each network (each at its own learning rate with TTUR: hacks.g_lr, d_lr); fused and capturable on
+    CUDA so the update can live inside a graph."""
     extra = {"fused": True, "capturable": graphed} if device.type == "cuda" else {}
     betas = (cfg.beta1, cfg.beta2)
     return (
-        torch.optim.Adam(G.parameters(), lr=cfg.lr, betas=betas, **extra),
-        torch.optim.Adam(D.parameters(), lr=cfg.lr, betas=betas, **extra),
+        torch.optim.Adam(G.parameters(), lr=g_lr(cfg), betas=betas, **extra),
+        torch.optim.Adam(D.parameters(), lr=d_lr(cfg), betas=betas, **extra),
     )
 
 
 class GanStep:
-    def __init__(self, G, D, opt_g, opt_d, *, z_dim: int, real_label: float, autocast_dtype, device: torch.device):
+    def __init__(
+        self,
+        G,
+        D,
+        opt_g,
+        opt_d,
+        *,
+        z_dim: int,
+        real_label: float,
+        autocast_dtype,
+        device: torch.device,
+        hacks: StepHacks | None = None,
+        ema=None,
+        start_step: int = 0,
+    ):
         self.G, self.D, self.opt_g, self.opt_d = G, D, opt_g, opt_d
         self.z_dim, self.real_label, self.device = z_dim, real_label, device
         self.autocast_dtype = autocast_dtype
+        self.hacks = hacks or StepHacks()
+        self.ema = ema  # ema.GeneratorEma, moved after each G step; None = off
+        # Steps done so far, on the device: the instance noise's schedule and the EMA's ramp read it inside the graph.
+        self.steps_done = torch.tensor(start_step, dtype=torch.int64, device=device)
         self.stats = torch.zeros(len(STATS), device=device)
         self.steps_in_stats = 0
 
@@ -45,32 +65,48 @@ class GanStep:
         # cache_enabled=False: autocast's weight-cast cache is not allowed inside CUDA graph capture.
         return torch.autocast(self.device.type, dtype=self.autocast_dtype, cache_enabled=False)
 
+    @staticmethod
+    def _noisy(images: torch.Tensor, std: torch.Tensor | None) -> torch.Tensor:
+        """D's input with instance noise of `std` added (None: as it is)."""
+        return images if std is None else images + std.to(images.dtype) * torch.randn_like(images)
+
     def __call__(self, real: torch.Tensor) -> None:
         """real: (B, C, H, W) float in [-1, 1] on the device."""
         b = real.shape[0]
-        z = torch.randn(b, self.z_dim, device=self.device)
-        # 1. Discriminator: real images towards real_label (0.9 with smoothing), fakes towards 0.
-        with self._autocast():
-            fake = self.G(z)
-            d_real = self.D(real).float()
-            d_fake = self.D(fake.detach()).float()
-        loss_d = F.binary_cross_entropy_with_logits(
-            d_real, torch.full_like(d_real, self.real_label)
-        ) + F.binary_cross_entropy_with_logits(d_fake, torch.zeros_like(d_fake))
-        self.opt_d.zero_grad(set_to_none=True)
-        loss_d.backward()
-        self.opt_d.step()
+        noise_std = self.hacks.noise_std(self.steps_done)
+        # 1. Discriminator, d_steps times on fresh fakes: real images towards real_label (0.9 with smoothing),
+        # fakes towards 0 (each target swapped with probability label_flip).
+        d_sums = torch.zeros(3, device=self.device)  # D loss, mean D(x), mean D(G(z)), summed over the D steps
+        for _ in range(self.hacks.d_steps):
+            z = torch.randn(b, self.z_dim, device=self.device)
+            with self._autocast():
+                fake = self.G(z)
+                d_real = self.D(self._noisy(real, noise_std)).float()
+                d_fake = self.D(self._noisy(fake.detach(), noise_std)).float()
+            real_target, fake_target = self.hacks.targets(d_real, self.real_label)
+            loss_d = F.binary_cross_entropy_with_logits(d_real, real_target) + F.binary_cross_entropy_with_logits(
+                d_fake, fake_target
+            )
+            self.opt_d.zero_grad(set_to_none=True)
+            loss_d.backward()
+            self.opt_d.step()
+            with torch.no_grad():
+                d_sums += torch.stack([loss_d, torch.sigmoid(d_real).mean(), torch.sigmoid(d_fake).mean()])
         # 2. Generator: flipped labels (fakes towards 1), as the lessons do; D's weights need no gradient.
         self.D.requires_grad_(False)
         with self._autocast():
-            d_fake_for_g = self.D(fake).float()
+            d_fake_for_g = self.D(self._noisy(fake, noise_std)).float()
         loss_g = F.binary_cross_entropy_with_logits(d_fake_for_g, torch.ones_like(d_fake_for_g))
         self.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         self.opt_g.step()
         self.D.requires_grad_(True)
+        self.steps_done += 1
+        if self.ema is not None:
+            self.ema.update(self.steps_done)
         with torch.no_grad():
-            self.stats += torch.stack([loss_d, loss_g, torch.sigmoid(d_real).mean(), torch.sigmoid(d_fake).mean()])
+            d_means = d_sums / self.hacks.d_steps
+            self.stats += torch.stack([d_means[0], loss_g, d_means[1], d_means[2]])
         self.steps_in_stats += 1
 
     def read_stats(self) -> dict[str, float] | None:

@@ -35,6 +35,8 @@ from dcgan.runs.tensorboard_log import SAMPLES_TAG, TensorBoardLog, run_hparams
 from dcgan.train.distributed import Solo
 from dcgan.train.fast_path import choose_compile, keep_first_transposed_weight_contiguous
 from dcgan.train.gan_step import GanStep, GraphedStep, make_optimizers
+from dcgan.train.hacks import d_lr, g_lr
+from dcgan.train.keeping import Keeper
 from dcgan.train.resuming import checkpoint_to_resume
 
 AUTO_SAMPLE_SECONDS = 30.0  # with sample_every=0, a grid about this often (slow hardware), besides each epoch's end
@@ -183,6 +185,7 @@ class _Training:
 
                 atomic_save_image(run.reals_path, image_grid(reals))
         run.discard_after(self.step)
+        self.keeper = Keeper(self, checkpoint)  # G's average, epoch snapshots, best_generator.pt (train/keeping.py)
         team.seed_noise(t.seed, self.step)
         recorded = team.record(raw := run.read_config(), t.batch_size, t.sync_batchnorm)
         if recorded != raw:  # several processes say how many, and a run resumed by one drops that
@@ -201,6 +204,7 @@ class _Training:
             real_label=1.0 - t.label_smoothing,
             autocast_dtype=autocast,
             device=self.device,
+            **self.keeper.step_options(),
         )
         self.step_fn = GraphedStep(step_fn) if graphed else team.wrap_step(step_fn)
         self.memory_format = fmt
@@ -219,14 +223,15 @@ class _Training:
     def _restore(self, ckpt: dict) -> None:
         self.G.load_state_dict(ckpt["generator"])
         self.D.load_state_dict(ckpt["discriminator"])
-        self.opt_g.load_state_dict(ckpt["opt_generator"])
-        self.opt_d.load_state_dict(ckpt["opt_discriminator"])
+        for opt, saved in ((self.opt_g, ckpt["opt_generator"]), (self.opt_d, ckpt["opt_discriminator"])):
+            if saved:  # {} after a rollback (runs/snapshots.py): Adam starts afresh
+                opt.load_state_dict(saved)
         # Those state dicts carry the learning rate and betas the checkpoint trained with; a resume trains with
         # config.json's, which a resume may change (the app's "resume with half the learning rate").
         t = self.config.train
-        for opt in (self.opt_g, self.opt_d):
+        for opt, lr in ((self.opt_g, g_lr(t)), (self.opt_d, d_lr(t))):
             for group in opt.param_groups:
-                group["lr"], group["betas"] = t.lr, (t.beta1, t.beta2)
+                group["lr"], group["betas"] = lr, (t.beta1, t.beta2)
         self.step, self.elapsed = ckpt["step"], ckpt.get("elapsed_s", 0.0)
         self.fixed_z = ckpt["fixed_z"]
         _set_rng_state(ckpt["rng"], self.device)
@@ -314,6 +319,8 @@ class _Training:
                             break
                         self._checkpoint()
                         last_checkpoint = time.perf_counter()
+                        if epoch_end:
+                            self.keeper.snapshot(_rng_state(self.device))
                     if stop_asked:
                         state = "stopped"
                         break
@@ -326,12 +333,14 @@ class _Training:
         started = time.perf_counter()
         epoch = self.step / self.steps_per_epoch
         record: dict | None
+        G = self.keeper.sampling_G  # G's average when the run keeps one
         if asked:
-            record = scorer.score(self.G, self.step, epoch, self.elapsed)
+            record = scorer.score(G, self.step, epoch, self.elapsed)
         else:
-            record = scorer.at_epoch_end(self.G, self.step, round(epoch), self.elapsed)
+            record = scorer.at_epoch_end(G, self.step, round(epoch), self.elapsed)
         if record is not None:
             self.board.quality(record)
+            self.keeper.consider_best(record)
         self.window_start += time.perf_counter() - started
 
     def _log(self) -> str:
@@ -386,10 +395,11 @@ class _Training:
     def _sample(self) -> None:
         if not self.writes:
             return
-        self.G.eval()  # running batch-norm statistics: each z's image does not depend on its neighbours
+        G = self.keeper.sampling_G  # G's average when the run keeps one
+        G.eval()  # running batch-norm statistics: each z's image does not depend on its neighbours
         with torch.no_grad():
-            images = cpu_copy(self.G(self.fixed_z.to(self.device)).float())
-        self.G.train()
+            images = cpu_copy(G(self.fixed_z.to(self.device)).float())
+        self.keeper.back_to_training(G)
 
         def write(step: int = self.step) -> None:
             self.board.image(SAMPLES_TAG, step, self.run.save_sample(step, image_grid(images)))
@@ -409,6 +419,7 @@ class _Training:
             fixed_z=self.fixed_z,
             rng=_rng_state(self.device),
             elapsed_s=self.elapsed,
+            extra=self.keeper.checkpoint_extra(),
         )
 
         # The event file is flushed once the checkpoint has landed: what TensorBoard shows up to its step (the
@@ -454,7 +465,7 @@ class _Training:
         if self.writes:
             export_generator(
                 run.generator_path,
-                self.G,
+                self.keeper.sampling_G,
                 step=self.step,
                 dataset=self.config.data.dataset,
                 extra={"run": run.name, "epochs": self.step / self.steps_per_epoch},

@@ -1,0 +1,69 @@
+"""What a run keeps besides its checkpoint: the average of G's weights (train/ema.py), a snapshot of G and D at
+each epoch's end (runs/snapshots.py) and the generator at its best quality score (runs/best.py). The trainer
+calls these at a few points; the rules live in those modules."""
+
+from __future__ import annotations
+
+from dcgan.fileio import atomic_save_torch
+from dcgan.runs.best import BestGenerator
+from dcgan.runs.snapshots import forget_after, snapshot_path, snapshot_state
+from dcgan.train.ema import EMA_KEY, GeneratorEma
+from dcgan.train.hacks import StepHacks
+
+
+class Keeper:
+    def __init__(self, training, checkpoint: dict | None):
+        """`training`: the trainer's _Training, restored from `checkpoint` (None for a new run) and with what came
+        after that checkpoint discarded from the run folder."""
+        self.training = training
+        t = training.config.train
+        writes = getattr(training, "writes", True)  # only one process writes the run folder
+        if writes:  # later snapshots and a later best file belong to the training the checkpoint discarded
+            forget_after(training.run, training.step, training.steps_per_epoch)
+        self.ema = GeneratorEma.create(training.G, t, checkpoint)
+        self.best = BestGenerator(training.run, training.config.data.dataset) if writes else None
+
+    @property
+    def sampling_G(self):
+        """The generator samples, scores and exported files come from: G's average when on, else G."""
+        return self.ema.module if self.ema else self.training.G
+
+    def back_to_training(self, G) -> None:
+        """After sampling from `G` in eval mode: G itself trains again; the average always stays in eval mode."""
+        if G is self.training.G:
+            G.train()
+
+    def step_options(self) -> dict:
+        """GanStep's keywords for the GAN hacks and the average, continuing from the trainer's step."""
+        training = self.training
+        return {
+            "hacks": StepHacks.of(training.config.train, training.steps_per_epoch),
+            "ema": self.ema,
+            "start_step": training.step,
+        }
+
+    def checkpoint_extra(self) -> dict:
+        return {EMA_KEY: self.ema.state_dict()} if self.ema else {}
+
+    def snapshot(self, rng: dict) -> None:
+        """snapshots/epochNNNN.pt at an epoch's end, written in the background like the checkpoint."""
+        training = self.training
+        if not getattr(training, "writes", True):
+            return
+        epoch = training.step // training.steps_per_epoch
+        state = snapshot_state(
+            G=training.G,
+            D=training.D,
+            step=training.step,
+            epoch=epoch,
+            elapsed_s=training.elapsed,
+            rng=rng,
+            lr=training.config.train.lr,
+        )
+        path = snapshot_path(training.run, epoch)
+        training._in_background(lambda: atomic_save_torch(path, state))
+
+    def consider_best(self, record: dict) -> None:
+        """best_generator.pt when the new quality score beats the run's best so far."""
+        if self.best is not None:
+            self.best.consider(record, self.sampling_G, self.training.steps_per_epoch)
