@@ -155,6 +155,7 @@ def train_networks(
     test_x, test_y = on(data.test_x), on(data.test_y)
     P, rows = 2 * len(configs), len(configs)
     inside_every = [c.inside_every for c in configs] * 2
+    recording = any(inside_every)
     results = [NetworkResult(batchnorm=i >= rows, inside=InsideTrace() if inside_every[i] else None) for i in range(P)]
     limits = [c.iterations for c in configs] * 2
     eval_every = [c.eval_every for c in configs] * 2
@@ -167,8 +168,10 @@ def train_networks(
             perm, cursor = on(torch.randperm(len(data.train_x), generator=order)), 0
         idx = perm[cursor : cursor + shape.batch_size]
         cursor += shape.batch_size
-        traces = [results[i].inside if _inside_due(it, inside_every[i], limits[i]) else None for i in stack.alive]
-        stack.train_step(train_x[idx], train_y[idx], it, traces if any(t is not None for t in traces) else None)
+        traces = None
+        if recording:  # the table and the sweep never record: not even this loop for them
+            traces = [results[i].inside if _inside_due(it, inside_every[i], limits[i]) else None for i in stack.alive]
+        stack.train_step(train_x[idx], train_y[idx], it, traces if traces and any(traces) else None)
         due = [i for i in range(P) if it % eval_every[i] == 0 and it <= limits[i]]
         if due:
             stack.validate(results, due, it, val_x, val_y)
