@@ -158,7 +158,7 @@ def _settings_form() -> LabConfig | None:
             "Record the inside view",
             key="bn-inside",
             help="per layer: pre-activations, saturation, gradients and update ratios of both networks, every "
-            "N iterations (about 5% more time at every 25: benchmarks/bn_inside_cost.py)",
+            "N iterations (about 5% more training time at every 50: benchmarks/bn_inside_cost.py)",
         )
         every = c2.number_input("…every N iterations", step=5, key="bn-inside-every", disabled=not inside)
         if not st.button("Train the pair", type="primary", key="bn-pair-train"):

@@ -31,9 +31,10 @@ import torch
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 HISTOGRAM_BINS = 30
 SATURATED_NEAR = 0.03  # sigmoid within this of 0 or 1, tanh within this of -1 or 1
-# A record costs ~4 ms for a pair on a 2-core CPU (a sort per layer, quantiles, histograms, norms): once every 25
-# iterations keeps a pair's training within 10% of its time without (benchmarks/bn_inside_cost.py).
-DEFAULT_EVERY = 25
+# A record costs ~3 ms for a pair on a 2-core CPU (a sort per layer, quantiles, histograms, norms; the step then
+# computes its updates apart): once every 50 iterations keeps a pair within 10% of its time without; every 25 cost
+# 1.14-1.20x (benchmarks/bn_inside_cost.py).
+DEFAULT_EVERY = 50
 SATURATION_MEANING = {
     "sigmoid": "share of values below 0.03 or above 0.97",
     "tanh": "share of values with |tanh| above 0.97",
