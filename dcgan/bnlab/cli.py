@@ -35,7 +35,7 @@ def add_parser(sub) -> None:
     table.add_argument("--iterations", type=int, default=2000, help="for every row (default 2000)")
     table.add_argument("--published", action="store_true", help="each row at its published count (50,000 for most)")
     sweep = which.add_parser("sweep", help="activation x learning rate x starting weights: batch norm's gain per cell")
-    sweep.add_argument("--iterations", type=int, default=1000, help="for every cell (default 1000)")
+    sweep.add_argument("--iterations", type=int, default=500, help="for every cell (default 500)")
     sweep.add_argument("--lrs", default="0.01,0.1,1,2", help="learning rates, comma-separated (default 0.01,0.1,1,2)")
     for parser in (pair, table, sweep):
         parser.add_argument("--seeds", type=int, default=1, help="starting weights per network (seed, seed+1, ...)")
