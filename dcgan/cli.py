@@ -359,7 +359,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"dcgan: error: {err}", file=sys.stderr)
         return USAGE_ERROR
     except OSError as err:  # a full disk, a runs folder that is a file, a folder without permission...
-        from dcgan.train.trainer import describe_error
+        from dcgan.train.failures import describe_error
 
         print(
             f"dcgan: error: {describe_os_error(err) if err.errno != errno.ENOSPC else describe_error(err)}",

@@ -12,8 +12,9 @@ from conftest import ROOT, tiny_config
 from dcgan.runs.checkpoint import load_checkpoint
 from dcgan.runs.generator_file import load_generator
 from dcgan.runs.manage import create_run, list_runs
+from dcgan.train.failures import describe_error
 from dcgan.train.gan_step import GanStep
-from dcgan.train.trainer import describe_error, train_run
+from dcgan.train.trainer import train_run
 
 REAL_GAN_STEP = GanStep.__call__
 

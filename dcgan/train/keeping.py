@@ -61,7 +61,7 @@ class Keeper:
             lr=training.config.train.lr,
         )
         path = snapshot_path(training.run, epoch)
-        training._in_background(lambda: atomic_save_torch(path, state))
+        training.writes_in_background.submit(lambda: atomic_save_torch(path, state))
 
     def consider_best(self, record: dict) -> None:
         """best_generator.pt when the new quality score beats the run's best so far."""

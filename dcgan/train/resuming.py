@@ -5,6 +5,8 @@ Checked before anything is written, so a refused resume leaves the run folder as
 
 from __future__ import annotations
 
+import torch
+
 from dcgan.config import RunConfig
 from dcgan.errors import CheckpointError, ConfigError, ResumeRefused, RunDamaged
 from dcgan.runs.checkpoint import load_checkpoint
@@ -67,3 +69,16 @@ def config_differences(saved: RunConfig, current: RunConfig) -> list[str]:
             if before != now:
                 found.append(f"{section}.{name} is {now!r} in config.json but {before!r} in the checkpoint")
     return found
+
+
+def rng_state(device: torch.device) -> dict:
+    state = {"torch": torch.get_rng_state()}
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def set_rng_state(state: dict, device: torch.device) -> None:
+    torch.set_rng_state(state["torch"])
+    if device.type == "cuda" and "cuda" in state:
+        torch.cuda.set_rng_state(state["cuda"], device)

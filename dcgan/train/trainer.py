@@ -8,14 +8,9 @@ batch, and metrics lines written after the checkpoint are dropped and written ag
 
 from __future__ import annotations
 
-import errno
 import math
 import os
-import signal
 import time
-import traceback
-from concurrent.futures import Future, ThreadPoolExecutor
-from pathlib import Path
 
 import torch
 
@@ -27,56 +22,23 @@ from dcgan.fileio import atomic_save_torch
 from dcgan.images import image_grid
 from dcgan.models import build_models, seeded_z
 from dcgan.quality.tracker import EpochScorer
-from dcgan.runs.checkpoint import checkpoint_state, cpu_copy, load_checkpoint, ready_event
+from dcgan.runs.checkpoint import checkpoint_state, cpu_copy, load_checkpoint
 from dcgan.runs.directory import RunDirectory
 from dcgan.runs.generator_file import export_generator
 from dcgan.runs.records import Metric
 from dcgan.runs.tensorboard_log import SAMPLES_TAG, TensorBoardLog, run_hparams
+from dcgan.train.background_writes import BackgroundWrites
 from dcgan.train.distributed import Solo
+from dcgan.train.failures import record_failure
 from dcgan.train.fast_path import choose_compile, keep_first_transposed_weight_contiguous
 from dcgan.train.gan_step import GanStep, GraphedStep, make_optimizers
 from dcgan.train.hacks import d_lr, g_lr
 from dcgan.train.keeping import Keeper
-from dcgan.train.resuming import checkpoint_to_resume
+from dcgan.train.resuming import checkpoint_to_resume, rng_state, set_rng_state
+from dcgan.train.step_clock import StepClock
+from dcgan.train.stop_signal import StopSignal
 
 AUTO_SAMPLE_SECONDS = 30.0  # with sample_every=0, a grid about this often (slow hardware), besides each epoch's end
-ETA_SMOOTHING = 0.3  # weight of the newest interval in the seconds-per-step average
-
-
-class _StopSignal:
-    """Turns SIGTERM / SIGINT into a flag the loop checks, so the stop is clean (main thread only)."""
-
-    def __init__(self):
-        self.raised = False
-        self.previous = {}
-
-    def __enter__(self):
-        import threading
-
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                self.previous[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def _handle(self, signum, frame):
-        self.raised = True
-
-    def __exit__(self, *exc):
-        for sig, handler in self.previous.items():
-            signal.signal(sig, handler)
-
-
-def _rng_state(device: torch.device) -> dict:
-    state = {"torch": torch.get_rng_state()}
-    if device.type == "cuda":
-        state["cuda"] = torch.cuda.get_rng_state(device)
-    return state
-
-
-def _set_rng_state(state: dict, device: torch.device) -> None:
-    torch.set_rng_state(state["torch"])
-    if device.type == "cuda" and "cuda" in state:
-        torch.cuda.set_rng_state(state["cuda"], device)
 
 
 def train_run(run: RunDirectory, progress_fn=None, abort_fn=None, lock_fd: int | None = None, team=None) -> dict:
@@ -100,27 +62,6 @@ def train_run(run: RunDirectory, progress_fn=None, abort_fn=None, lock_fd: int |
         raise
     finally:
         run.release_lock()
-
-
-def record_failure(run: RunDirectory, err: Exception, reason: str | None = None) -> None:
-    """Mark the run failed with a reason a person can act on, even when the disk is full (then the status is
-    written in the space its file already has, and the traceback is left out if it does not fit)."""
-    reason = reason or describe_error(err)
-    try:
-        (run.path / "error.txt").write_text(traceback.format_exc())
-    except OSError:
-        pass  # the reason still reaches status.json, the app and the command line
-    run.write_status_even_if_full(state="failed", error=reason, message=reason, pid=None, eta_s=None)
-
-
-def describe_error(err: Exception) -> str:
-    if isinstance(err, OSError) and err.errno == errno.ENOSPC:
-        where = f" while writing {Path(err.filename).name}" if err.filename else ""
-        return (
-            f"disk full{where}: no space left on the device holding the run folder. The last good checkpoint "
-            "is kept: free some space, then resume"
-        )
-    return f"{type(err).__name__}: {err}"
 
 
 class _Training:
@@ -208,15 +149,11 @@ class _Training:
         )
         self.step_fn = GraphedStep(step_fn) if graphed else team.wrap_step(step_fn)
         self.memory_format = fmt
-        # Checkpoints and sample grids are copied to the CPU without waiting, then encoded and written by
-        # this thread while training goes on: on a GPU an epoch can take half a second, and writing them
-        # in the loop cost a fifth of it at 64 px (benchmarks/step_breakdown.py).
-        self.writer = ThreadPoolExecutor(1, thread_name_prefix="checkpoint")
+        self.writes_in_background = BackgroundWrites(self.device)
         # quality.jsonl; None = not scored. Preparing it may train the dataset's classifier first (once per
         # dataset), with its progress in status.json and through progress_fn: never a silent wait.
         self.scorer = EpochScorer.create(run, cfg, self.batches, self.device, progress_fn) if self.writes else None
-        self.pending_writes: list[Future] = []
-        self.seconds_per_step: float | None = None  # smoothed, for the ETA
+        self.clock = StepClock(self.step)
         self.board = TensorBoardLog("not opened yet")  # event files beside metrics.jsonl, opened by loop()
         team.barrier()  # every process has read the checkpoint it resumes from before rank 0 writes a new one
 
@@ -234,7 +171,7 @@ class _Training:
                 group["lr"], group["betas"] = lr, (t.beta1, t.beta2)
         self.step, self.elapsed = ckpt["step"], ckpt.get("elapsed_s", 0.0)
         self.fixed_z = ckpt["fixed_z"]
-        _set_rng_state(ckpt["rng"], self.device)
+        set_rng_state(ckpt["rng"], self.device)
 
     # -- the loop ----------------------------------------------------------------------------------
     def loop(self) -> dict:
@@ -243,7 +180,7 @@ class _Training:
         try:
             return self._finish(self._train())
         finally:
-            self.writer.shutdown(wait=True)
+            self.writes_in_background.shutdown()
             self.board.close()
 
     def _open_board(self) -> None:
@@ -266,9 +203,7 @@ class _Training:
             # means one was lost, and resume refuses instead of silently starting over (resuming.py).
             self._checkpoint(wait=True)
         self._open_board()
-        self.window_start, self.window_step = time.perf_counter(), self.step
-        self.seconds_per_step = None
-        self.warming_up = True
+        self.clock = StepClock(self.step)  # a (re)start's first window holds the start-up: no ETA from it
         # A new run logs its first step at once, so its chart has a point seconds after Start (a resume's chart
         # has its points already, and keeps its lines' windows where they were).
         first_step = 1 if self.step == 0 else None
@@ -277,6 +212,7 @@ class _Training:
         run.write_status(
             state="running",
             message=None,
+            eta_s=None,  # not the ETA an interrupted process left behind: estimating again
             step=self.step,
             total_steps=self.total_steps,
             steps_per_epoch=self.steps_per_epoch,
@@ -285,7 +221,7 @@ class _Training:
             skipped_files=skipped_files(self.batches.skipped),
             tensorboard=self.board.describe(),
         )
-        with _StopSignal() as signals:
+        with StopSignal() as signals:
             while self.step < self.total_steps and state == "running":
                 epoch, start = divmod(self.step, self.steps_per_epoch)
                 for real in self.batches.epoch(epoch, start):
@@ -320,7 +256,7 @@ class _Training:
                         self._checkpoint()
                         last_checkpoint = time.perf_counter()
                         if epoch_end:
-                            self.keeper.snapshot(_rng_state(self.device))
+                            self.keeper.snapshot(rng_state(self.device))
                     if stop_asked:
                         state = "stopped"
                         break
@@ -341,26 +277,15 @@ class _Training:
         if record is not None:
             self.board.quality(record)
             self.keeper.consider_best(record)
-        self.window_start += time.perf_counter() - started
+        self.clock.leave_out(time.perf_counter() - started)
 
     def _log(self) -> str:
         """Write a metrics line for the steps since the last one; 'diverged' if a loss is NaN/inf."""
         stats = self.step_fn.read_stats()
         if stats is None:
             return "running"
-        now = time.perf_counter()
-        steps = self.step - self.window_step
-        seconds = now - self.window_start
+        steps, seconds = self.clock.lap(self.step)
         self.elapsed += seconds
-        self.window_start, self.window_step = now, self.step
-        per_step = seconds / max(steps, 1)
-        if not self.warming_up:  # the first line's window holds the one-off start-up (and maybe data drawing)
-            self.seconds_per_step = (
-                per_step
-                if self.seconds_per_step is None
-                else ETA_SMOOTHING * per_step + (1 - ETA_SMOOTHING) * self.seconds_per_step
-            )
-        self.warming_up = False
         images_per_s = steps * self.config.train.batch_size / max(seconds, 1e-9)
         if not all(math.isfinite(v) for v in stats.values()):
             self.diverged_at = (self.step - steps, self.step)
@@ -377,8 +302,7 @@ class _Training:
         self.run.append_metrics(record)
         self.board.metrics(record)
         # None until a step has been timed after the warm-up: the app and the CLI say "estimating".
-        left = self.total_steps - self.step
-        eta = None if self.seconds_per_step is None else round(left * self.seconds_per_step, 1)
+        eta = self.clock.eta_s(self.total_steps - self.step)
         status = self.run.write_status(
             state="running",
             epoch=record["epoch"],
@@ -404,7 +328,7 @@ class _Training:
         def write(step: int = self.step) -> None:
             self.board.image(SAMPLES_TAG, step, self.run.save_sample(step, image_grid(images)))
 
-        self._in_background(write)
+        self.writes_in_background.submit(write)
 
     def _checkpoint(self, wait: bool = False) -> None:
         if not self.writes:
@@ -417,7 +341,7 @@ class _Training:
             opt_d=self.opt_d,
             step=self.step,
             fixed_z=self.fixed_z,
-            rng=_rng_state(self.device),
+            rng=rng_state(self.device),
             elapsed_s=self.elapsed,
             extra=self.keeper.checkpoint_extra(),
         )
@@ -428,26 +352,13 @@ class _Training:
             atomic_save_torch(self.run.checkpoint_path, state)
             self.board.flush()
 
-        self._in_background(write)
+        self.writes_in_background.submit(write)
         if wait:
-            self._wait_for_write()
-
-    MAX_PENDING_WRITES = 2  # bounds the CPU memory held by snapshots waiting to be written
-
-    def _in_background(self, write) -> None:
-        """Run `write` on the writer thread (in order) once the copies enqueued so far have landed."""
-        while len(self.pending_writes) >= self.MAX_PENDING_WRITES:
-            self.pending_writes.pop(0).result()
-        event = ready_event(self.device)
-        self.pending_writes.append(self.writer.submit(lambda: (event and event.synchronize(), write())))
-
-    def _wait_for_write(self) -> None:
-        while self.pending_writes:
-            self.pending_writes.pop(0).result()  # re-raises a failed write (disk full...) here, in the loop
+            self.writes_in_background.wait()
 
     def _finish(self, state: str) -> dict:
         run = self.run
-        self._wait_for_write()
+        self.writes_in_background.wait()
         if state == "diverged":
             first, last = self.diverged_at
             saved = load_checkpoint(run.checkpoint_path)["step"] if run.checkpoint_path.exists() else 0
