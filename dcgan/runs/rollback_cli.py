@@ -27,13 +27,14 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from dcgan.cli import _resolve_run, _train_in_terminal
+    from dcgan.cli import resolve_run
     from dcgan.runs.manage import launch, prepare_resume
     from dcgan.runs.snapshots import roll_back
+    from dcgan.train.terminal import train_in_terminal
 
     if args.lr is not None and not (args.lr > 0 and math.isfinite(args.lr)):
         raise ConfigError(f"--lr must be a positive number, not {args.lr}")
-    target = _resolve_run(args.run, args.runs_dir)
+    target = resolve_run(args.run, args.runs_dir)
     target.acquire_lock()  # RunLocked while another process trains it: nothing is changed then
     try:
         where = roll_back(target, args.epoch, args.lr)
@@ -45,4 +46,4 @@ def run(args: argparse.Namespace) -> int:
     except BaseException:
         target.release_lock()
         raise
-    return _train_in_terminal(target)
+    return train_in_terminal(target)

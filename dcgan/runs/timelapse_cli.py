@@ -34,7 +34,7 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from dcgan.cli import _resolve_run
+    from dcgan.cli import resolve_run
     from dcgan.fileio import atomic_write_bytes
     from dcgan.runs.timelapse import timelapse_bytes
 
@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
         raise TimelapseUnavailable(f"-o {output}: the folder {output.parent} does not exist")
     if args.frame_ms < 20 or args.max_frames < 2:
         raise TimelapseUnavailable("--frame-ms must be at least 20 and --max-frames at least 2")
-    run_dir = _resolve_run(args.run, args.runs_dir)
+    run_dir = resolve_run(args.run, args.runs_dir)
     cfg = TimelapseConfig(frame_ms=args.frame_ms, max_frames=args.max_frames)
     data, timelapse = timelapse_bytes(run_dir, fmt, cfg)
     for note in timelapse.notes:

@@ -44,9 +44,9 @@ def _asked_device(args) -> str:
     config.json (resume, worker)."""
     if args.command == "train":
         return _train_config(args).train.device
-    from dcgan.cli import _resolve_run
+    from dcgan.cli import resolve_run
 
-    run = RunDirectory(args.run) if args.command == "worker" else _resolve_run(args.run, args.runs_dir)
+    run = RunDirectory(args.run) if args.command == "worker" else resolve_run(args.run, args.runs_dir)
     return run.read_run_config().train.device
 
 
@@ -58,18 +58,18 @@ def _train_config(args):
 
 def _prepare_on_rank_0(args, world_size: int) -> RunDirectory:
     """What the command does before training, done by rank 0 alone: a refused step changes nothing."""
-    from dcgan.cli import _check_runs_dir, _resolve_run
+    from dcgan.cli import check_runs_dir, resolve_run
     from dcgan.data.sharded import share_of_batch
     from dcgan.runs.manage import create_run, prepare_resume
 
     if args.command == "train":
         config = _train_config(args)
         share_of_batch(config.train.batch_size, world_size)  # before a run folder is made
-        _check_runs_dir(args.runs_dir)
+        check_runs_dir(args.runs_dir)
         return create_run(config, args.runs_dir)
     if args.command == "worker":
         return RunDirectory(args.run)
-    run = _resolve_run(args.run, args.runs_dir)
+    run = resolve_run(args.run, args.runs_dir)
     share_of_batch(run.read_run_config().train.batch_size, world_size)
     run.acquire_lock()
     try:
@@ -101,7 +101,7 @@ def run_under_torchrun(args, place: Place) -> int:
 
 
 def _train_together(args, team: Group, lock_fd: str | None, terminated: threading.Event) -> int:
-    from dcgan.cli import _train_in_terminal
+    from dcgan.train.terminal import train_in_terminal
     from dcgan.train.trainer import train_run
 
     prepared: list = [None, None]  # [run folder, error] from rank 0
@@ -121,7 +121,7 @@ def _train_together(args, team: Group, lock_fd: str | None, terminated: threadin
     lock = int(lock_fd) if lock_fd else None
     try:
         if run is not None:
-            return _train_in_terminal(run, team=team, abort_fn=terminated.is_set, lock_fd=lock)
+            return train_in_terminal(run, team=team, abort_fn=terminated.is_set, lock_fd=lock)
         final = train_run(FollowerRun(path), abort_fn=terminated.is_set, team=team)
         return 0 if final["state"] in ("finished", "stopped") else FAILED
     except EXPECTED_ERRORS as err:
