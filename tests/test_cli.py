@@ -97,7 +97,7 @@ def test_bad_input_exits_2_with_one_line(capsys, runs_dir, args, message, monkey
 
 
 @pytest.mark.slow  # trains the lab's pair and all 15 table rows
-def test_bn_lab_pair_and_table_from_the_terminal(capsys, data_dir):
+def test_bn_lab_pair_and_table_from_the_terminal(capsys, runs_dir):
     code, out, err = run_cli(capsys, "bn-lab", "pair", "--iterations", "300", "--eval-every", "100", "--limit", "3000")
     assert code == 0, err
     without, with_bn = (float(line.split(": ")[1]) for line in out.splitlines() if line.startswith("test accuracy"))
@@ -107,6 +107,7 @@ def test_bn_lab_pair_and_table_from_the_terminal(capsys, data_dir):
     rows = [line for line in out.splitlines() if " its " in line]
     assert len(rows) == 15 and all(line.split("|")[1].split()[0] == "20" for line in rows)
     assert "street-digits" in err and "bn-lab [" in err  # where the data came from, and a progress bar
+    assert (runs_dir / ".bn-lab" / "pair.json").is_file()  # kept for the app, in the runs folder it was given
 
 
 def test_corrupt_and_foreign_checkpoints(capsys, tmp_path):
