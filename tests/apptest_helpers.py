@@ -59,3 +59,18 @@ def wait_for_state(run_path, states=("finished", "stopped", "failed", "diverged"
             return state
         time.sleep(0.2)
     raise AssertionError(f"run at {run_path} did not reach {states} in {timeout} s")
+
+
+def project_a_shipped_digit(at: AppTest, steps: int = 50) -> AppTest:
+    """Upload one digit cropped from the shipped generator's sample grid to the Projection tab and project it."""
+    import io
+
+    from PIL import Image
+
+    picture = io.BytesIO()
+    Image.open(ROOT / "checkpoints" / "street-digits-32px.png").crop((2, 2, 34, 34)).save(picture, format="PNG")
+    next(u for u in at.get("file_uploader") if u.key == "proj-upload").set_value(
+        ("digit.png", picture.getvalue(), "image/png")
+    ).run()
+    widget(at, "proj-steps").set_value(steps).run()
+    return widget(at, "proj-run").click().run()

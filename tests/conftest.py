@@ -39,3 +39,14 @@ def tiny_config(name="tiny", **overrides):
     }
     settings.update(overrides)
     return apply_overrides(RunConfig(), settings)
+
+
+def finished_three_epoch_run(name: str, monkeypatch):
+    """A tiny 3-epoch run with G's average (EMA) on, scored at every epoch: snapshots, a best generator, a rollback."""
+    from dcgan.runs.manage import create_run
+    from dcgan.train.trainer import train_run
+
+    monkeypatch.setenv("DCGAN_SCORE_BUDGET", "inf")  # a score at every epoch of this tiny run
+    run = create_run(tiny_config(name, epochs=3, ema_half_life=500))
+    assert train_run(run)["state"] == "finished"
+    return run

@@ -1,7 +1,7 @@
 """The latent explorer page through AppTest: sliders, interpolation, uploads, projection."""
 
 import pytest
-from apptest_helpers import open_page, wait_for_state, widget
+from apptest_helpers import open_page, project_a_shipped_digit, wait_for_state, widget
 from conftest import ROOT
 from streamlit.testing.v1 import AppTest
 
@@ -86,18 +86,7 @@ def test_latent_page_refuses_foreign_and_malicious_uploads(runs_dir, tmp_path):
 
 @pytest.mark.slow  # optimises z for 50 steps through the page
 def test_projection_from_the_page_then_moved_with_the_sliders(runs_dir):
-    import io as _io
-
-    from PIL import Image
-
-    at = open_page("latent")
-    picture = _io.BytesIO()
-    Image.open(ROOT / "checkpoints" / "street-digits-32px.png").crop((2, 2, 34, 34)).save(picture, format="PNG")
-    next(u for u in at.get("file_uploader") if u.key == "proj-upload").set_value(
-        ("digit.png", picture.getvalue(), "image/png")
-    ).run()
-    widget(at, "proj-steps").set_value(50).run()
-    widget(at, "proj-run").click().run()
+    at = project_a_shipped_digit(open_page("latent"))
     assert not at.exception and not at.error
     assert any(c.startswith("closest G(z): mean squared error") for c in image_urls(at))
     widget(at, "proj-to-sliders").click().run()

@@ -6,8 +6,7 @@ import shutil
 
 import pytest
 import torch
-from apptest_helpers import open_page, widget
-from conftest import ROOT
+from apptest_helpers import open_page, project_a_shipped_digit, widget
 from streamlit.testing.v1 import AppTest
 
 from dcgan.latent.numbered import LABEL_PX, PADDING, numbered_grid
@@ -69,19 +68,9 @@ def test_interpolation_ends_are_picked_by_clicking_numbers_beside_the_grid(runs_
 # -- 2. "Move this z with the sliders" -------------------------------------------------------------------
 @pytest.mark.slow  # optimises z for 50 steps through the page
 def test_move_to_sliders_opens_the_sliders_tab_and_the_seed_box_names_the_projected_z(runs_dir):
-    import io
-
-    from PIL import Image
-
     at = open_page("latent")
     assert at.session_state[SECTION_KEY] == "Sliders"  # the tabs are tracked: a button can open one
-    picture = io.BytesIO()
-    Image.open(ROOT / "checkpoints" / "street-digits-32px.png").crop((2, 2, 34, 34)).save(picture, format="PNG")
-    next(u for u in at.get("file_uploader") if u.key == "proj-upload").set_value(
-        ("digit.png", picture.getvalue(), "image/png")
-    ).run()
-    widget(at, "proj-steps").set_value(50).run()
-    widget(at, "proj-run").click().run()
+    project_a_shipped_digit(at)
     at.session_state[SECTION_KEY] = "Projection"  # where the person is when they press the button
     widget(at, "proj-to-sliders").click().run()
     assert not at.exception

@@ -3,19 +3,14 @@ Train page rolls an ended run back to an epoch and trains on from there."""
 
 import pytest
 from apptest_helpers import open_page, wait_for_state, widget
-from conftest import tiny_config
+from conftest import finished_three_epoch_run
 
-from dcgan.runs.manage import create_run
 from dcgan.runs.snapshots import snapshot_epochs
-from dcgan.train.trainer import train_run
 
 
 @pytest.fixture()
 def kept(runs_dir, monkeypatch):
-    monkeypatch.setenv("DCGAN_SCORE_BUDGET", "inf")  # a score at every epoch of this tiny run
-    run = create_run(tiny_config("kept", epochs=3, ema_half_life=500))
-    assert train_run(run)["state"] == "finished"
-    return run
+    return finished_three_epoch_run("kept", monkeypatch)
 
 
 def test_latent_explorer_offers_a_runs_best_and_last_generator(kept):

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import tiny_config
+from conftest import finished_three_epoch_run, tiny_config
 
 from dcgan.config import ModelConfig, RunConfig, TrainConfig
 from dcgan.errors import ConfigError
@@ -180,10 +180,7 @@ def test_best_generator_is_written_only_when_the_score_improves(runs_dir):
 # -- snapshots and rolling back --------------------------------------------------------------------------------
 @pytest.fixture()
 def three_epochs(runs_dir, monkeypatch):
-    monkeypatch.setenv("DCGAN_SCORE_BUDGET", "inf")  # a score at every epoch of this tiny run
-    run = create_run(tiny_config("rollme", epochs=3, ema_half_life=500))
-    assert train_run(run)["state"] == "finished"
-    return run
+    return finished_three_epoch_run("rollme", monkeypatch)
 
 
 def test_each_epoch_leaves_a_half_precision_snapshot_and_the_best_generator(three_epochs):
