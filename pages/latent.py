@@ -17,7 +17,8 @@ from dcgan.runs.catalog import run_generators, shipped_generators  # noqa: E402
 from dcgan.runs.generator_file import load_generator  # noqa: E402
 from ui.latent_common import Explorer  # noqa: E402
 from ui.latent_directions import class_directions_tab  # noqa: E402
-from ui.latent_map import map_tab, memorisation_tab  # noqa: E402
+from ui.latent_map import map_tab  # noqa: E402
+from ui.latent_memorisation import memorisation_tab  # noqa: E402
 from ui.latent_tabs import (  # noqa: E402
     SECTION_KEY,
     SECTIONS,

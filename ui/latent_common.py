@@ -3,6 +3,7 @@ the page-wide drawing settings (truncation ψ, batch-norm statistics), and small
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,7 +15,9 @@ from dcgan.latent.batchnorm_modes import generate_in_mode, has_batchnorm, recali
 from dcgan.latent.class_directions import ClassDirectionConfig, ClassDirections, fit_class_directions
 from dcgan.latent.directions import DirectionSet, pca_set, sefa_directions
 from dcgan.latent.explore import ExplorerConfig, PrincipalDirections, principal_directions
+from dcgan.latent.real_images import real_images_of
 from dcgan.latent.truncation import truncate
+from dcgan.progress import format_duration
 
 DISPLAY_PX = 256  # a single sample is enlarged (nearest neighbour) to about this many pixels
 SECTION_KEY = "lat-tab"  # the open tab: set in a callback to send the person to another tab
@@ -139,3 +142,21 @@ def load_into_sliders(z: torch.Tensor, label: str) -> None:
     st.session_state["lat-base-seed"] = None
     st.session_state["lat-seed"] = None
     st.session_state[SECTION_KEY] = "Sliders"
+
+
+def progress_callback(bar, what: str):
+    """A progress(done, total) callback that fills `bar` with `what`, the count and an ETA."""
+    start = time.perf_counter()
+
+    def update(done: int, total: int) -> None:
+        elapsed = time.perf_counter() - start
+        eta = elapsed / done * (total - done) if done else None
+        bar.progress(done / total, text=f"{what}… {done:,} of {total:,} · ETA {format_duration(eta)}")
+
+    return update
+
+
+def real_images_for(explorer: Explorer, train_limit: int, test_limit: int = 1):
+    """The explorer's generator's training images (the first `train_limit`) and held-out ones (real_images.py)."""
+    cfg = explorer.G.cfg
+    return real_images_of(explorer.meta, explorer.path, cfg.image_size, cfg.channels, train_limit, test_limit)
