@@ -1,4 +1,5 @@
-"""`python -m dcgan train | resume | rollback | sample | runs | timelapse | bn-lab`: the app's engine, from a terminal.
+"""`python -m dcgan train | resume | rollback | sample | runs | timelapse | bn-lab | latent`: the app's engine,
+from a terminal.
 
 Bad input (unknown dataset, unsupported size, a missing run, a foreign checkpoint, an absent
 device) prints one line on stderr and exits with status 2; never a traceback.
@@ -28,6 +29,7 @@ from dcgan.config import (
 )
 from dcgan.data.registry import DATASETS
 from dcgan.errors import ConfigError
+from dcgan.latent import cli as latent_cli
 from dcgan.runs import rollback_cli, timelapse_cli
 from dcgan.runs.records import Metric
 from dcgan.train.terminal import train_in_terminal
@@ -89,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
         dest="command",
         required=True,
         parser_class=_Parser,
-        metavar="{train,resume,rollback,sample,runs,timelapse,bn-lab}",
+        metavar="{train,resume,rollback,sample,runs,timelapse,bn-lab,latent}",
     )  # `worker` is for background runs only
     train = sub.add_parser(
         "train",
@@ -121,6 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     runs.add_argument("--runs-dir")
     timelapse_cli.add_parser(sub)
     bnlab_cli.add_parser(sub)
+    latent_cli.add_parser(sub)
     worker = sub.add_parser("worker")  # what a background run executes (left out of the usage line above)
     worker.add_argument("run")
     return parser
@@ -257,6 +260,7 @@ def main(argv: list[str] | None = None) -> int:
         "worker": _cmd_worker,
         "timelapse": timelapse_cli.run,
         "bn-lab": bnlab_cli.run,
+        "latent": latent_cli.run,
     }
     try:
         args = build_parser().parse_args(argv)

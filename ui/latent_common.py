@@ -15,7 +15,7 @@ from dcgan.latent.batchnorm_modes import generate_in_mode, has_batchnorm, recali
 from dcgan.latent.class_directions import ClassDirectionConfig, ClassDirections, fit_class_directions
 from dcgan.latent.directions import DirectionSet, pca_set, sefa_directions
 from dcgan.latent.explore import ExplorerConfig, PrincipalDirections, principal_directions
-from dcgan.latent.real_images import real_images_of
+from dcgan.latent.real_images import classifier_of_generator, real_images_of
 from dcgan.latent.truncation import truncate
 from dcgan.progress import format_duration
 
@@ -73,7 +73,7 @@ class Explorer:
         """(ScoringClassifier, None) for a generator of a labelled dataset whose own classifier exists, else
         (None, why not, in the page's words)."""
         if self._classifier is None:
-            self._classifier = _find_classifier(self.meta)
+            self._classifier = classifier_of_generator(self.meta)
         found = self._classifier
         return (None, found) if isinstance(found, str) else (found, None)
 
@@ -98,31 +98,6 @@ class Explorer:
         """A PIL image of the samples for z (B, z_dim), enlarged for the screen."""
         scale = max(1, DISPLAY_PX // self.G.cfg.image_size) if len(z) == 1 else 2
         return image_grid(upscale(self.draw(z), scale), columns=columns)
-
-
-def _find_classifier(meta: dict):
-    from dcgan.config import DataConfig
-    from dcgan.data.registry import LABELLED
-    from dcgan.errors import CheckpointError, ConfigError
-    from dcgan.quality.scoring_classifier import classifier_for
-
-    dataset = meta.get("dataset")
-    if dataset not in LABELLED:
-        return (
-            f"This generator was trained on {dataset or 'an unnamed dataset'}, which has no labels, so there is no "
-            "classifier to read its samples' classes: classes, the map's colours and the classifier's numbers "
-            "need a generator of a labelled dataset (street-digits, SVHN, MNIST, Fashion-MNIST, CIFAR-10)."
-        )
-    try:
-        found = classifier_for(DataConfig(dataset=dataset))
-    except (CheckpointError, ConfigError, OSError) as err:
-        return f"The {dataset} classifier could not be read: {err}"
-    if found is None or found.accuracy is None:
-        return (
-            f"No {dataset} classifier has been trained on this machine yet. It is trained (minutes on a CPU) the "
-            f"first time a {dataset} run is scored, or with scripts/train_classifier.py; then reload this page."
-        )
-    return found
 
 
 def download(label: str, data: bytes, name: str, mime: str, key: str) -> None:

@@ -8,7 +8,7 @@ import streamlit as st
 import torch
 
 from dcgan.images import image_grid, png_bytes, upscale
-from dcgan.latent.class_directions import conditional_direction
+from dcgan.latent.class_directions import CLASS_SPAN, conditional_direction
 from dcgan.latent.directions import STRIP_SPAN, STRIP_STEPS, DirectionSet, strip_z
 from dcgan.latent.saved_directions import (
     DirectionsFileError,
@@ -25,7 +25,6 @@ from ui.latent_common import Explorer, download
 FAMILIES = {"PCA": "PCA (GANSpace)", "SeFa": "SeFa (closed form)", "Classes": "Classes (fitted)", "Saved": "Saved"}
 FAMILY_KEY = "lat-family"
 SLIDER_PREFIX = {"PCA": "lat-pc", "SeFa": "lat-sefa", "Classes": "lat-cls", "Saved": "lat-saved"}
-CLASS_SPAN = 8.0  # class sliders reach ±8σ: a linear boundary in z is crossed by most samples only that far out
 PREVIEW_SAMPLES = 16  # moved samples shown in the Class directions tab
 HISTOGRAM_SAMPLES = 300  # moved samples whose classes the histogram counts
 

@@ -1,5 +1,5 @@
-"""The explorer's Memorisation tab: a sample's nearest training images, and training vs held-out recovery by
-projection (Webster et al. 2019)."""
+"""The explorer's Memorisation tab: a sample's nearest training images; whether samples lie nearer training
+images than held-out ones; training vs held-out recovery by projection (Webster et al. 2019)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,11 @@ from dcgan.images import image_grid, upscale
 from dcgan.latent.memorisation import (
     MIN_RELIABLE_IMAGES,
     MemorisationConfig,
+    NearestPoolConfig,
     classifier_features,
     nearest_by_features,
     nearest_by_pixels,
+    nearest_pool_test,
     reconstruction_gap,
     to_unit,
 )
@@ -22,7 +24,7 @@ from ui.latent_common import Explorer, progress_callback, real_images_for
 
 NEIGHBOURS = 5  # nearest training images shown per kind of distance
 NEIGHBOUR_POOL = 5000  # training images searched for a sample's nearest (the first ones; all are training images)
-HELD_OUT_POOL = 512  # held-out test images the memorisation check picks from
+HELD_OUT_POOL = 1024  # held-out test images the whole-generator checks pick from
 
 
 @st.fragment
@@ -32,9 +34,43 @@ def memorisation_tab(explorer: Explorer) -> None:
     except (DatasetUnavailable, ValueError, OSError) as err:
         st.info(f"The memorisation check needs this generator's training images, which are not available: {err}")
         return
+    if not real.exact:
+        st.info(
+            f"Whether this generator copies its training images cannot be checked here: {real.source}. "
+            "Train a run (the Train page) and open its generator here to check it."
+        )
+        return
     st.caption(f"Training images: {real.source}. Held out: {len(real.held_out):,} images of the test split.")
     _nearest_images(explorer, real.train)
+    _nearest_pools(explorer, real)
     _recovery_gap(explorer, real)
+
+
+def _nearest_pools(explorer: Explorer, real) -> None:
+    cfg = NearestPoolConfig()
+    pool = min(cfg.pool, len(real.train), len(real.held_out))
+    st.markdown(
+        "**Do its samples lie nearer its training images?** Each of many samples is placed nearer the training "
+        "images or nearer as many held-out ones (pixels): a generator that learnt the kind of image splits them "
+        "half and half; one that copies puts more near its training images."
+    )
+    key = (explorer.key, "pools")
+    if st.button(f"Compare {cfg.samples:,} samples with {pool:,} + {pool:,} images", key="mem-pools-run"):
+        bar = st.progress(0.0, text="Comparing…")
+        result = nearest_pool_test(explorer.G, real.train, real.held_out, cfg, progress_callback(bar, "Comparing"))
+        bar.empty()
+        st.session_state["mem-pools"] = (key, result)
+    stored = st.session_state.get("mem-pools")
+    if not stored or stored[0] != key:
+        return
+    result = stored[1]
+    (st.warning if result.clear and result.reliable else st.info)(result.verdict())
+    st.caption(
+        f"How measured: {len(result.train_distances):,} samples (fixed z, the page's ψ and batch-norm setting not "
+        f"applied), each one's nearest of {result.pool:,} training images (picked at random from the first "
+        f"{len(real.train):,}) and of {result.pool:,} held-out test images, by mean squared pixel difference. "
+        "The ± is one standard error of the share if each sample were a fair coin."
+    )
 
 
 def _nearest_images(explorer: Explorer, train: torch.Tensor) -> None:

@@ -7,7 +7,7 @@ what each dataset is and where its files go is in the registry (registry.py).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -15,10 +15,12 @@ import torch.nn.functional as F
 
 from dcgan.config import DataConfig
 from dcgan.data.registry import TORCHVISION, dataset_info
-from dcgan.data.street_digits import load_street_digits
+from dcgan.data.street_digits import CHUNK, RENDER_VERSION, load_street_digits
 from dcgan.errors import DatasetUnavailable
 from dcgan.images import image_grid
 from dcgan.paths import data_root
+
+DRAWING_KEY = "street_digits_drawing"  # in generator files: the street-digits drawing (RENDER_VERSION) trained on
 
 
 @dataclass
@@ -115,6 +117,32 @@ def load_images(cfg: DataConfig, size: int, channels: int, split: str = "train",
     if cfg.limit:
         images, labels = images[: cfg.limit], labels[: cfg.limit]
     return ImageSet(_fit(images, size, channels), labels, f"{dataset_info(cfg.dataset).title} ({split})")
+
+
+def load_first_images(cfg: DataConfig, count: int, size: int, channels: int, split: str = "train") -> ImageSet:
+    """Exactly the first `count` images of the set `cfg` loads (all of it when `count` is 0 or more than it has):
+    what a generator trained on `cfg` saw, when only some are wanted (the memorisation check, the map).
+
+    Not simply `limit=count`: street-digits draws a set of n images in blocks of CHUNK and the last, partial
+    block is drawn for n, so a smaller limit can give other images than the set's own first ones."""
+    if count:
+        if cfg.dataset == "street-digits":
+            whole_blocks = -(-count // CHUNK) * CHUNK
+            if not cfg.limit or whole_blocks <= cfg.limit:  # else the set itself is small: load it all
+                cfg = replace(cfg, limit=whole_blocks)
+        elif not cfg.limit or count < cfg.limit:
+            cfg = replace(cfg, limit=count)
+    data = load_images(cfg, size, channels, split)
+    if count and len(data) > count:
+        labels = data.labels[:count] if data.labels is not None else None
+        data = ImageSet(data.images[:count], labels, data.name, data.skipped)
+    return data
+
+
+def drawing_version(dataset: str) -> dict:
+    """What a generator file records about the images it was trained on, beyond the dataset's name: for the
+    built-in set, which drawing of it (an older drawing's images are not the ones this version draws)."""
+    return {DRAWING_KEY: RENDER_VERSION} if dataset == "street-digits" else {}
 
 
 def preview(cfg: DataConfig, size: int = 32, channels: int = 3, count: int = 64, progress=None) -> tuple[int, object]:

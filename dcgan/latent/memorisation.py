@@ -1,8 +1,12 @@
-"""Is the generator copying its training images? Two checks.
+"""Is the generator copying its training images? Three checks.
 
 1. For one sample: its nearest training images, by the classifier's features (same shape and style) and by
    pixels (the same picture), so a person sees whether the sample is a near-copy.
-2. For the whole generator (Webster et al. 2019): project N training images and N held-out real images into z
+2. For the whole generator, from its samples (in the spirit of Meehan et al. 2020's data-copying test): draw
+   many samples and ask, for each, whether its nearest training image is nearer (in pixels) than its nearest
+   held-out image, with as many images in both pools. A generator that only learnt the distribution puts half
+   its samples nearer each pool; one that copies puts more near the training images. Seconds, and sensitive.
+3. For the whole generator (Webster et al. 2019): project N training images and N held-out real images into z
    (projection.project_many, pixels only, so every generator is measured alike, with or without its
    discriminator) and compare how well each set is recovered. A generator that memorised recovers its
    training images clearly better: the gap (held-out error minus training error) is large against its
@@ -17,7 +21,9 @@ from dataclasses import dataclass
 
 import torch
 
+from dcgan.latent.explore import generate
 from dcgan.latent.projection import ProjectionConfig, project_many
+from dcgan.models import seeded_z
 from dcgan.quality.digit_classifier import classify
 
 MIN_RELIABLE_IMAGES = 30  # per set: below this the standard error itself is too rough to judge the gap with
@@ -119,3 +125,72 @@ def reconstruction_gap(
         step_progress = (lambda i, n, part=part: progress(part * n + i, 2 * n)) if progress else None
         errors.append(project_many(G, chosen, None, search, step_progress))
     return compare_errors(*errors)
+
+
+# -- samples nearer their training images? ------------------------------------------------------------------
+@dataclass
+class NearestPoolConfig:
+    samples: int = 2000  # generated images, each placed nearer one pool or the other
+    pool: int = 1000  # images in each pool (fewer when a set has fewer: both pools are always the same size)
+    seed: int = 0  # the samples' z and which images fill the pools
+    batch: int = 250  # samples compared per step (one progress tick each)
+
+
+@dataclass
+class NearestPoolResult:
+    train_distances: torch.Tensor  # (N,) each sample's mean squared pixel distance to its nearest training image
+    held_out_distances: torch.Tensor  # (N,) the same to its nearest held-out image
+    pool: int  # images in each pool
+
+    @property
+    def share_nearer_training(self) -> float:
+        """Samples strictly nearer a training image; ties (a blank sample equally far) count half."""
+        nearer = (self.train_distances < self.held_out_distances).double()
+        ties = (self.train_distances == self.held_out_distances).double()
+        return (nearer + ties / 2).mean().item()
+
+    @property
+    def standard_error(self) -> float:
+        """Of the share, under 'no copying' (each sample a fair coin): sqrt(1/4 / N)."""
+        return math.sqrt(0.25 / max(len(self.train_distances), 1))
+
+    @property
+    def reliable(self) -> bool:
+        return len(self.train_distances) >= MIN_RELIABLE_IMAGES and self.pool >= MIN_RELIABLE_IMAGES
+
+    @property
+    def clear(self) -> bool:
+        return self.share_nearer_training - 0.5 > CLEAR_GAP_ERRORS * self.standard_error
+
+    def verdict(self) -> str:
+        share, n = self.share_nearer_training, len(self.train_distances)
+        numbers = (
+            f"{share:.1%} of {n:,} samples lie nearer a training image than any held-out one "
+            f"(50% ± {self.standard_error:.1%} expected without copying; pools of {self.pool:,} images each; mean "
+            f"squared pixel distance to the nearest: training {self.train_distances.mean():.4f}, held out "
+            f"{self.held_out_distances.mean():.4f})"
+        )
+        if not self.reliable:
+            return f"Cannot tell from so few images ({numbers}); use at least {MIN_RELIABLE_IMAGES} in each."
+        if self.clear:
+            return f"Signs of copying: {numbers}. That is over {CLEAR_GAP_ERRORS:g} standard errors above 50%."
+        return f"No sign of copying: {numbers}. Within {CLEAR_GAP_ERRORS:g} standard errors of 50% (or below)."
+
+
+@torch.no_grad()
+def nearest_pool_test(
+    G, train: torch.Tensor, held_out: torch.Tensor, cfg: NearestPoolConfig | None = None, progress=None
+) -> NearestPoolResult:
+    """Check 2 (module docstring): `train` and `held_out` uint8 or [-1, 1]; `progress(done, total)` per batch."""
+    cfg = cfg or NearestPoolConfig()
+    pool = min(cfg.pool, len(train), len(held_out))
+    pools = [to_unit(pick(images, pool, cfg.seed + part)).flatten(1) for part, images in enumerate((train, held_out))]
+    z = seeded_z(cfg.seed, cfg.samples, G.cfg.z_dim)
+    nearest: list[list[torch.Tensor]] = [[], []]
+    for done, chunk in enumerate(z.split(cfg.batch), 1):
+        samples = generate(G, chunk).flatten(1)
+        for found, images in zip(nearest, pools):
+            found.append(torch.cdist(samples, images).min(1).values.square() / samples.shape[1])
+        if progress:
+            progress(min(done * cfg.batch, cfg.samples), cfg.samples)
+    return NearestPoolResult(torch.cat(nearest[0]), torch.cat(nearest[1]), pool)

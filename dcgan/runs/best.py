@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 
+from dcgan.data.loading import drawing_version
 from dcgan.runs.directory import RunDirectory
 from dcgan.runs.generator_file import export_generator
 from dcgan.runs.snapshots import BEST_NAME
@@ -38,7 +39,12 @@ class BestGenerator:
             G,
             step=record["step"],
             dataset=self.dataset,
-            extra={"run": self.run.name, "epochs": record["step"] / steps_per_epoch, "best": best},
+            extra={
+                "run": self.run.name,
+                "epochs": record["step"] / steps_per_epoch,
+                "best": best,
+                **drawing_version(self.dataset),
+            },
         )
         self.run.write_status(best_generator=best)
         return True

@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 
 from dcgan.config import ModelConfig, section_from_dict
+from dcgan.data.loading import DRAWING_KEY
 from dcgan.errors import CheckpointError, ConfigError
 from dcgan.fileio import atomic_save_torch
 from dcgan.models import Generator, seeded_z
@@ -37,7 +38,7 @@ ACCEPTED_DTYPES = {
     torch.int64: (torch.int64, torch.int32),
 }
 # Metadata that the explorer, the home page and `sample` show, with the type each must have when present.
-METADATA_TYPES = {"step": int, "dataset": str, "run": str, "epochs": (int, float)}
+METADATA_TYPES = {"step": int, "dataset": str, "run": str, "epochs": (int, float), DRAWING_KEY: int}
 
 
 def export_generator(path: Path, G: Generator, *, step: int, dataset: str, extra: dict | None = None) -> None:

@@ -16,6 +16,7 @@ import torch
 
 from dcgan import __version__
 from dcgan.data.batches import make_batches, skipped_files
+from dcgan.data.loading import drawing_version
 from dcgan.devices import device_label, resolve_precision
 from dcgan.errors import CheckpointError, ResumeRefused, RunDamaged
 from dcgan.fileio import atomic_save_torch
@@ -379,7 +380,11 @@ class _Training:
                 self.keeper.sampling_G,
                 step=self.step,
                 dataset=self.config.data.dataset,
-                extra={"run": run.name, "epochs": self.step / self.steps_per_epoch},
+                extra={
+                    "run": run.name,
+                    "epochs": self.step / self.steps_per_epoch,
+                    **drawing_version(self.config.data.dataset),
+                },
             )
         run.clear_stop()
         message = "training finished" if state == "finished" else f"stopped at step {self.step}; resume to continue"
