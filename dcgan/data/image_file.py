@@ -38,6 +38,7 @@ DRAFT_MARGIN = 2
 EXIF_ORIENTATION = 0x0112
 TIFF_BITS_PER_SAMPLE = 258
 SIXTEEN_BIT_TO_8BIT = 65535 / 255  # = 257: 0 -> 0, 32768 -> 127.5, 65535 -> 255
+PNG_HEADER_READ = 65536  # bytes read to find a PNG's sBIT chunk: it must come before the image data
 
 
 def decode(path: Path, size: int, channels: int) -> np.ndarray | None:
@@ -87,7 +88,7 @@ def to_channels(img, channels: int, file="the picture"):
     """Any mode Pillow reads as 8-bit 'L' (channels 1) or 'RGB' (3), each scaled by what its values mean:
     16/32-bit integers and floats through _high_depth_to_8bit, transparency (alpha, palette or colour key)
     over ALPHA_BACKGROUND, CMYK by Pillow (which reads Adobe's inverted CMYK JPEGs right), '1' as 0 and 255."""
-    img = _high_depth_to_8bit(img)
+    img = _high_depth_to_8bit(img, file)
     try:
         if img.has_transparency_data:
             img = _over_background(img)
@@ -100,13 +101,21 @@ def to_channels(img, channels: int, file="the picture"):
         ) from None
 
 
-def _high_depth_to_8bit(img):
+def _high_depth_to_8bit(img, file=None):
     """Modes of more than 8 bits a value -> 'L'. Pillow's own convert clips them: 16-bit 32768 (mid-grey)
     became 255 and float 0.5 became 0. Other modes are returned as they are."""
     from PIL import Image
 
     if img.mode.startswith("I;16") or (img.mode == "I" and _bits_per_sample(img) == 16):
-        values = np.asarray(img, dtype=np.float64) / SIXTEEN_BIT_TO_8BIT
+        values = np.asarray(img, dtype=np.float64)
+        bits = png_significant_bits(file) if img.format == "PNG" and file is not None else None
+        # A 12-bit camera or scanner PNG marks its depth with an sBIT chunk. The PNG spec asks writers to scale
+        # such values up to 16 bits, but many store them as they are (0..4095): read as 16-bit, those pictures
+        # come out almost black. Values that fit the marked depth are scaled from it; larger ones were scaled.
+        if bits and bits < 16 and values.max() <= 2**bits - 1:
+            values = values * 255 / (2**bits - 1)
+        else:
+            values = values / SIXTEEN_BIT_TO_8BIT
     elif img.mode == "I":
         values = _integers_to_8bit(np.asarray(img, dtype=np.float64))
     elif img.mode == "F":
@@ -114,6 +123,29 @@ def _high_depth_to_8bit(img):
     else:
         return img
     return Image.fromarray(np.clip(np.rint(values), 0, 255).astype(np.uint8), "L")
+
+
+def png_significant_bits(file) -> int | None:
+    """The greyscale depth a PNG's sBIT chunk gives (Pillow does not read it), or None: the chunks before the
+    image data are walked from the file's start; a file object is read from its start and put back."""
+    import struct
+
+    if isinstance(file, (str, Path)):
+        with open(file, "rb") as handle:
+            head = handle.read(PNG_HEADER_READ)
+    else:
+        position = file.tell()
+        file.seek(0)
+        head, _ = file.read(PNG_HEADER_READ), file.seek(position)
+    at = 8  # after the PNG signature
+    while at + 8 <= len(head):
+        length, kind = struct.unpack(">I4s", head[at : at + 8])
+        if kind == b"sBIT" and length >= 1 and at + 9 <= len(head):
+            return head[at + 8] or None
+        if kind == b"IDAT":
+            return None
+        at += 12 + length  # length, type, data, CRC
+    return None
 
 
 def _bits_per_sample(img) -> int | None:
