@@ -84,7 +84,7 @@ def test_map_runs_and_the_shipped_generator_cannot_be_checked_for_copying(runs_d
     assert not at.exception and any(c.key == "map-chart" for c in at.get("plotly_chart"))
     # The shipped files were trained on an older street-digits drawing: their training images are not here.
     assert any("cannot be checked here" in i.value and "older drawing" in i.value for i in at.info)
-    assert not [b for b in at.button if b.key in ("mem-run", "mem-pools-run")]
+    assert not [b for b in at.button if b.key in ("mem-projection-run", "mem-pools-run")]
 
 
 def test_memorisation_checks_run_on_a_runs_generator(runs_dir):
@@ -102,7 +102,7 @@ def test_memorisation_checks_run_on_a_runs_generator(runs_dir):
     assert any("of 2,000 samples lie nearer a training image" in i.value for i in [*at.info, *at.warning])
     widget(at, "mem-images").set_value(8).run()
     widget(at, "mem-steps").set_value(50).run()
-    widget(at, "mem-run").click().run()
+    widget(at, "mem-projection-run").click().run()
     assert not at.exception
     assert any("Cannot tell from so few images" in i.value for i in at.info)  # 8 images: no verdict
 

@@ -54,17 +54,15 @@ def _nearest_pools(explorer: Explorer, real) -> None:
         "images or nearer as many held-out ones (pixels): a generator that learnt the kind of image splits them "
         "half and half; one that copies puts more near its training images."
     )
-    key = (explorer.key, "pools")
-    if st.button(f"Compare {cfg.samples:,} samples with {pool:,} + {pool:,} images", key="mem-pools-run"):
-        bar = st.progress(0.0, text="Comparing…")
-        result = nearest_pool_test(explorer.G, real.train, real.held_out, cfg, progress_callback(bar, "Comparing"))
-        bar.empty()
-        st.session_state["mem-pools"] = (key, result)
-    stored = st.session_state.get("mem-pools")
-    if not stored or stored[0] != key:
+    result = _checked(
+        f"Compare {cfg.samples:,} samples with {pool:,} + {pool:,} images",
+        "mem-pools",
+        (explorer.key, "pools"),
+        "Comparing",
+        lambda progress: nearest_pool_test(explorer.G, real.train, real.held_out, cfg, progress),
+    )
+    if result is None:
         return
-    result = stored[1]
-    (st.warning if result.clear and result.reliable else st.info)(result.verdict())
     st.caption(
         f"How measured: {len(result.train_distances):,} samples (fixed z, the page's ψ and batch-norm setting not "
         f"applied), each one's nearest of {result.pool:,} training images (picked at random from the first "
@@ -113,19 +111,15 @@ def _recovery_gap(explorer: Explorer, real) -> None:
     images = c1.slider("Images of each set", 8, 128, MemorisationConfig().images, 8, key="mem-images")
     steps = c2.slider("Steps per projection", 50, 400, MemorisationConfig().steps, 50, key="mem-steps")
     cfg = MemorisationConfig(images=images, steps=steps)
-    key = (explorer.key, images, steps)
-    if st.button(f"Project {images} training and {images} held-out images", key="mem-run", type="primary"):
-        bar = st.progress(0.0, text="Projecting…")
-        result = reconstruction_gap(
-            explorer.G, real.train, real.held_out, cfg, progress_callback(bar, "Projecting (steps of both sets)")
-        )
-        bar.empty()
-        st.session_state["mem-result"] = (key, result)
-    stored = st.session_state.get("mem-result")
-    if not stored or stored[0] != key:
+    result = _checked(
+        f"Project {images} training and {images} held-out images",
+        "mem-projection",
+        (explorer.key, images, steps),
+        "Projecting (steps of both sets)",
+        lambda progress: reconstruction_gap(explorer.G, real.train, real.held_out, cfg, progress),
+    )
+    if result is None:
         return
-    result = stored[1]
-    (st.warning if result.clear and result.reliable else st.info)(result.verdict())
     fig = go.Figure(
         [
             go.Histogram(x=result.train_errors.tolist(), name="training images", marker_color="#1f77b4"),
@@ -149,3 +143,18 @@ def _recovery_gap(explorer: Explorer, real) -> None:
         f"The gap's ± is one standard error; under {MIN_RELIABLE_IMAGES} images per set the page makes no call. "
         "The training images must be the ones this generator saw: for a file outside a run, that is assumed."
     )
+
+
+def _checked(label: str, state_key: str, key, what: str, compute):
+    """A check run when its button is pressed (`compute(progress)`, under a progress bar) and kept for `key` (the
+    generator and settings): its result, with its verdict shown, or None until it has run for `key`."""
+    if st.button(label, key=f"{state_key}-run", type="primary"):
+        bar = st.progress(0.0, text=f"{what}…")
+        st.session_state[state_key] = (key, compute(progress_callback(bar, what)))
+        bar.empty()
+    stored = st.session_state.get(state_key)
+    if not stored or stored[0] != key:
+        return None
+    result = stored[1]
+    (st.warning if result.clear and result.reliable else st.info)(result.verdict())
+    return result
