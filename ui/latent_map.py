@@ -12,6 +12,7 @@ from functools import partial
 
 import plotly.graph_objects as go
 import streamlit as st
+import torch
 
 from dcgan.errors import DatasetUnavailable
 from dcgan.latent.sample_map import MapConfig, SampleMap, build_map, lonely_real_share
@@ -23,6 +24,7 @@ PLACEMENTS = {"t-SNE: clusters by digit": "tsne", "PCA: axes that mean the same 
 STAGE_WORDS = {"drawing": "Drawing samples", "classifying": "Classifying", "embedding": "Placing them"}
 RESULTS_KEY = "map-results"  # (generator, placement, overlay) -> (SampleMap, real images' source, seconds)
 PICKED_KEY = "map-picked"  # (sample number, its label, its z): the sample last loaded from the map
+FRESH_PICK_KEY = "map-fresh-pick"  # set by the click's callback: the whole page must redraw once
 KEPT_MAPS = 4  # maps kept per session: switching placement or overlay back is instant
 THIS_TAB = "Map"  # this tab's name in latent_tabs.SECTIONS
 
@@ -45,6 +47,10 @@ class StageProgress:
 
 @st.fragment
 def map_tab(explorer: Explorer) -> None:
+    if st.session_state.pop(FRESH_PICK_KEY, False):
+        # A click reruns only this fragment, so the browser still holds the Sliders tab's old seed box and would
+        # send it back on the next full run, undoing the load: one full run now hands it the emptied box.
+        st.rerun(scope="app")
     classifier, why_not = explorer.classifier()
     if classifier is None:
         st.info(f"The map is unavailable for this generator. {why_not}")
@@ -54,10 +60,9 @@ def map_tab(explorer: Explorer) -> None:
         f"**{cfg.samples:,} samples** placed by their {classifier.feature_space}'s features and coloured by the "
         "class it reads. **Click a point**: its z goes into the Sliders tab, and its picture appears beside the map."
     )
-    left, right = st.columns(2)
-    placement = left.radio("Placement", list(PLACEMENTS), key="map-method", horizontal=True)
+    placement = st.radio("Placement", list(PLACEMENTS), key="map-method", horizontal=True)
     cfg.method = PLACEMENTS[placement]
-    overlay = right.toggle(
+    overlay = st.toggle(
         f"Overlay {cfg.real:,} real training images (grey crosses): where they lie and no sample does, the "
         "generator misses a mode",
         key="map-real",
@@ -74,8 +79,9 @@ def map_tab(explorer: Explorer) -> None:
     chart_col, picked_col = st.columns([3, 1])
     chart_key = f"map-chart-{cfg.method}-{int(overlay)}"  # one selection per figure
     with chart_col:
+        picked = st.session_state.get(PICKED_KEY)
         st.plotly_chart(
-            _map_figure(result),
+            _map_figure(result, picked[0] if picked and torch.equal(picked[2], result.z[picked[0]]) else None),
             on_select=partial(_load_picked, chart_key, result),
             selection_mode="points",
             key=chart_key,
@@ -116,6 +122,7 @@ def _load_picked(chart_key: str, result: SampleMap) -> None:
     load_into_sliders(result.z[index], label)
     st.session_state[SECTION_KEY] = THIS_TAB  # load_into_sliders opens Sliders; the click came from here
     st.session_state[PICKED_KEY] = (index, label, result.z[index].clone())
+    st.session_state[FRESH_PICK_KEY] = True
 
 
 def _picked(explorer: Explorer) -> None:
@@ -124,7 +131,7 @@ def _picked(explorer: Explorer) -> None:
         st.info("Click a point to see its sample here and load its z into the Sliders tab.")
         return
     index, label, z = picked
-    st.image(explorer.image(z[None]), output_format="PNG")
+    st.image(explorer.image(z[None]), caption=f"map sample {index}", output_format="PNG")
     base = st.session_state.get("lat-base")
     if base is not None and base[1] == label:
         st.success(f"{label[0].upper()}{label[1:]} is now in the Sliders tab: open it to move this z.")
@@ -181,7 +188,7 @@ def _explanation(result: SampleMap, real_source: str | None, seconds: float, tsn
     return words + f" Drawn, classified and placed in {seconds:.1f} s."
 
 
-def _map_figure(result: SampleMap) -> go.Figure:
+def _map_figure(result: SampleMap, picked: int | None = None) -> go.Figure:
     fig = go.Figure()
     if result.real_coords is not None:
         labels = result.real_labels.tolist() if result.real_labels is not None else ["?"] * len(result.real_coords)
@@ -207,6 +214,7 @@ def _map_figure(result: SampleMap) -> go.Figure:
                 mode="markers",
                 name=f"read as {c}",
                 marker=dict(size=5, color=COLOURS[c % len(COLOURS)], opacity=0.75),
+                unselected=dict(marker=dict(opacity=0.75)),  # a click picks one sample: the others stay as bright
                 customdata=[[i, round(100 * result.confidence[i].item())] for i in index.tolist()],
                 hovertemplate=(
                     f"sample %{{customdata[0]}}: read as {c} (%{{customdata[1]}}%)<br>click: load into the Sliders"
@@ -214,7 +222,19 @@ def _map_figure(result: SampleMap) -> go.Figure:
                 ),
             )
         )
-    axis = dict(showticklabels=result.method == "pca", zeroline=False)
+    if picked is not None:  # a ring round the sample now in the sliders (not itself a sample: -1)
+        fig.add_trace(
+            go.Scatter(
+                x=[result.coords[picked, 0].item()],
+                y=[result.coords[picked, 1].item()],
+                mode="markers",
+                name=f"in the sliders: sample {picked}",
+                marker=dict(size=16, symbol="circle-open", color="black", line=dict(width=2)),
+                customdata=[[-1]],
+                hoverinfo="skip",
+            )
+        )
+    axis = dict(showticklabels=result.method == "pca", showgrid=result.method == "pca", zeroline=False)
     fig.update_layout(
         height=560,
         margin=dict(l=10, r=10, t=10, b=10),
