@@ -183,6 +183,8 @@ def select_points(at, chart, points):
 def test_a_click_on_the_map_loads_that_sample_into_the_sliders(runs_dir, monkeypatch):
     from apptest_helpers import open_page, widget
 
+    from ui.latent_map import PLACEMENTS
+
     monkeypatch.setattr("ui.latent_map.MapConfig", lambda: MapConfig(samples=120, tsne=QUICK))
     at = open_page("latent")
     widget(at, "map-run").click().run()
@@ -199,3 +201,10 @@ def test_a_click_on_the_map_loads_that_sample_into_the_sliders(runs_dir, monkeyp
     assert at.session_state["lat-tab"] == "Map"  # the map stays open beside the sample
     select_points(at, chart, [{"curve_number": 0, "point_number": 0, "customdata": [-1, 3]}])  # a real image
     assert at.session_state["lat-base"][1] == label
+    # The caption says how well the map keeps the digits apart, measured on it, against PCA's placement.
+    caption = next(c.value for c in at.caption if "nearest neighbours on this map" in c.value)
+    assert f"{result.agreement['tsne']:.0%} of the samples" in caption and "PCA of the same features" in caption
+    widget(at, "map-method").set_value(next(p for p in PLACEMENTS if PLACEMENTS[p] == "pca")).run()
+    widget(at, "map-run").click().run()
+    assert not at.exception and any(c.key == "map-chart-pca-0" for c in at.get("plotly_chart"))
+    assert any("principal components 1 and 2" in c.value for c in at.caption)
