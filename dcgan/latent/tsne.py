@@ -45,7 +45,7 @@ class TsneConfig:
     init: str = "pca"  # "pca": the first two principal components (deterministic); "random": drawn from seed
     seed: int = 0  # the random start's seed (unused with init="pca")
     report_every: int = 10  # progress is called after this many steps
-    threads: int | None = 1  # CPU threads while it runs (None: torch's setting); see single_threaded
+    threads: int | None = 1  # CPU threads while it runs (None: torch's setting); see torch_threads
 
 
 def principal_components(x: torch.Tensor, dims: int) -> torch.Tensor:
