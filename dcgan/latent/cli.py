@@ -38,6 +38,7 @@ def add_parser(sub) -> None:
     sample_map = which.add_parser("map", help="place samples by their classifier features; write them as CSV")
     sample_map.add_argument("-o", "--output", default="latent-map.csv", help="CSV to write (default latent-map.csv)")
     sample_map.add_argument("--real", action="store_true", help="also place real training images")
+    sample_map.add_argument("--method", choices=("tsne", "pca"), default="tsne", help="placement (default tsne)")
     memorisation = which.add_parser("memorisation", help="does the generator copy its training images?")
     memorisation.add_argument("--samples", type=int, default=2000, help="samples placed nearer one pool (default 2000)")
     memorisation.add_argument("--images", type=int, default=48, help="images projected of each set (default 48)")
@@ -46,7 +47,7 @@ def add_parser(sub) -> None:
     for parser in (directions, class_direction, truncation, sample_map, memorisation):
         parser.add_argument("generator", help="a generator .pt, a run folder or name, or a shipped generator's name")
         parser.add_argument("--best", action="store_true", help="a run's best_generator.pt instead of generator.pt")
-        parser.add_argument("--seed", type=int, default=0, help="which samples (default 0)")
+        parser.add_argument("--seed", type=int, help="which samples (default: the page's)")
         parser.add_argument("--runs-dir", help="where run folders live (default: $DCGAN_RUNS_DIR or ./runs)")
 
 
@@ -125,6 +126,8 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"-o {output}: the folder {Path(output).parent} does not exist")
     if args.tool == "truncation" and not 0 <= args.psi <= 1:
         raise ConfigError(f"--psi must be from 0 to 1, not {args.psi}")
+    if args.seed is None and args.tool != "map":  # the map keeps the page's own z (MapConfig.seed)
+        args.seed = 0
     check_runs_dir(args.runs_dir)
     path = resolve_generator(args.generator, args.runs_dir, args.best)
     G, meta = load_generator(path)
@@ -203,9 +206,15 @@ def _map(args, G, meta, path) -> int:
     from dcgan.latent.sample_map import MapConfig, build_map
 
     model = _classifier(meta).model
-    cfg = MapConfig(seed=args.seed)
+    cfg = MapConfig(method=args.method, **({} if args.seed is None else {"seed": args.seed}))
     real = _real(meta, path, G, cfg.real, 1).train if args.real else None
-    found = build_map(G, model, cfg, real, _progress("mapping"))
+    found = build_map(G, model, cfg, real, _progress("mapping (work units)"))
+    agreement = found.agreement.get(found.method)
+    if agreement is not None:
+        print(
+            f"{found.method}: for {agreement:.1%} of the samples most of their {found.neighbours} nearest map "
+            "neighbours are read as the same class"
+        )
     lines = ["kind,index,x,y,class_read,confidence"]
     for i, (xy, c, p) in enumerate(zip(found.coords.tolist(), found.predicted.tolist(), found.confidence.tolist())):
         lines.append(f"sample,{i},{xy[0]:.4f},{xy[1]:.4f},{c},{p:.3f}")
@@ -213,7 +222,7 @@ def _map(args, G, meta, path) -> int:
         lines.append(f"real,{i},{xy[0]:.4f},{xy[1]:.4f},,")
     atomic_write_bytes(args.output, ("\n".join(lines) + "\n").encode())
     print(
-        f"wrote {len(lines) - 1} points to {args.output}; sample i is row i of "
+        f"wrote {len(lines) - 1} points placed by {found.method} to {args.output}; sample i is row i of "
         f"dcgan.models.seeded_z({cfg.seed}, {cfg.samples}, {G.cfg.z_dim})"
     )
     return 0
