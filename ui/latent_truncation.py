@@ -6,12 +6,22 @@ from __future__ import annotations
 import streamlit as st
 import torch
 
+from dcgan.errors import DatasetUnavailable
 from dcgan.images import image_grid, upscale
 from dcgan.latent.batchnorm_modes import BN_MODES, batch_dependence, has_batchnorm
 from dcgan.latent.explore import generate
-from dcgan.latent.truncation import TruncationConfig, TruncationReport, describe_change, measure_truncation, truncate
+from dcgan.latent.truncation import (
+    TruncationConfig,
+    TruncationReport,
+    describe_change,
+    measure_truncation,
+    real_reference,
+    share_error,
+    truncate,
+)
 from dcgan.models import seeded_z
-from ui.latent_common import BN_MODE_KEY, MATES_KEY, PSI_KEY, Explorer
+from dcgan.quality.score import NEAREST_K
+from ui.latent_common import BN_MODE_KEY, MATES_KEY, PSI_KEY, Explorer, real_images_for
 
 TRUNCATION_GRID = 16  # the same z shown at ψ = 1 and at the chosen ψ
 # The batch-mate sets (seed, how many) the Batch norm tab draws the one z with: two training-size batches, whose
@@ -55,8 +65,21 @@ def _report(explorer: Explorer, psi: float) -> TruncationReport:
     key = (explorer.key, round(psi, 3))
     if key not in cache:
         classifier, _ = explorer.classifier()
-        cache[key] = measure_truncation(explorer.G, classifier.model, psi)
+        cache[key] = measure_truncation(explorer.G, classifier.model, psi, _reference(explorer, classifier.model))
     return cache[key]
+
+
+def _reference(explorer: Explorer, model):
+    """The held-out real images' features (precision and recall compare with them), once per generator; None
+    when the dataset's images are not on this machine (the page then says what it cannot measure)."""
+    cache = st.session_state.setdefault("lat-trunc-reference", {})
+    if explorer.key not in cache:
+        try:
+            held_out = real_images_for(explorer, 1, TruncationConfig().real).held_out
+            cache[explorer.key] = real_reference(model, held_out)
+        except (DatasetUnavailable, ValueError, OSError):
+            cache[explorer.key] = None
+    return cache[explorer.key]
 
 
 @st.fragment
@@ -78,23 +101,31 @@ def truncation_tab(explorer: Explorer) -> None:
         st.markdown("Move **Truncation ψ** (above the tabs) below 1 to see what it trades.")
     else:
         st.markdown(describe_change(before, after))
-    columns = st.columns(4)
-    columns[0].metric("Mean confidence", f"{after.confidence:.1%}", f"{after.confidence - before.confidence:+.1%}")
-    columns[1].metric(
+    columns = st.columns(5)
+    if after.precision is not None and before.precision is not None:
+        columns[0].metric("Precision (cleaner)", f"{after.precision:.2f}", f"{after.precision - before.precision:+.2f}")
+    if after.recall is not None and before.recall is not None:
+        columns[1].metric("Recall (variety)", f"{after.recall:.2f}", f"{after.recall - before.recall:+.2f}")
+    columns[2].metric("Mean confidence", f"{after.confidence:.1%}", f"{after.confidence - before.confidence:+.1%}")
+    columns[3].metric(
         "Feature distance", f"{after.diversity:.1f}", f"{after.diversity - before.diversity:+.1f}", delta_color="off"
     )
-    columns[2].metric("Classes made", after.classes_made, after.classes_made - before.classes_made, delta_color="off")
-    columns[3].metric(
-        "Inception-like", f"{after.inception_like:.2f}", f"{after.inception_like - before.inception_like:+.2f}"
+    columns[4].metric("Classes made", after.classes_made, after.classes_made - before.classes_made, delta_color="off")
+    compared = (
+        f"Precision: the share of samples inside the real images' manifold (each of {TruncationConfig().real:,} "
+        f"held-out test images' feature ball, reaching its {NEAREST_K}th nearest real neighbour): are samples "
+        "realistic? "
+        "Recall: the share of those real images inside the samples' manifold: is the data's variety made? "
+        f"(Kynkäänniemi et al. 2019; ± {share_error(after.precision, after.samples):.2f} for precision.) "
+        if after.precision is not None
+        else "No real images of this dataset are on this machine, so precision and recall are not measured. "
     )
     st.caption(
-        f"Measured on the same {after.samples} z at each ψ (saved batch-norm statistics), read by the "
-        f"{classifier.feature_space} (test accuracy {classifier.accuracy:.1%}). Confidence: its mean top-class "
-        "probability (cleaner samples read as one digit). Feature distance: the mean distance between two samples' "
-        "128 penultimate-layer features (lower = less varied). Classes made: classes predicted for at least 1% of "
-        "the batch. Inception-like: exp(E KL(p(y|x) ‖ p(y))), high only when confident and spread over the classes. "
-        f"With {after.samples} samples these move by about ±1% from batch to batch: differences smaller than that "
-        "are noise."
+        f"Measured on the same {after.samples:,} z at each ψ (saved batch-norm statistics), in the features of the "
+        f"{classifier.feature_space} (test accuracy {classifier.accuracy:.1%}). {compared}"
+        "Confidence: the classifier's mean top-class probability. Feature distance: the mean distance between two "
+        "samples' 128 penultimate-layer features (lower = less varied). Classes made: classes predicted for at "
+        f"least 1% of the batch. Inception-like at ψ: {after.inception_like:.2f} (at 1: {before.inception_like:.2f})."
     )
 
 

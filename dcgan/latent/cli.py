@@ -193,10 +193,16 @@ def _class_direction(args, G, meta, path) -> int:
 
 
 def _truncation(args, G, meta, path) -> int:
-    from dcgan.latent.truncation import describe_change, measure_truncation
+    from dcgan.errors import DatasetUnavailable
+    from dcgan.latent.truncation import TruncationConfig, describe_change, measure_truncation, real_reference
 
     model = _classifier(meta).model
-    plain, truncated = (measure_truncation(G, model, psi) for psi in (1.0, args.psi))
+    try:
+        real = real_reference(model, _real(meta, path, G, 1, TruncationConfig().real).held_out)
+    except (DatasetUnavailable, ValueError, OSError) as err:
+        print(f"note: no real images to measure precision and recall with: {err}")
+        real = None
+    plain, truncated = (measure_truncation(G, model, psi, real) for psi in (1.0, args.psi))
     print(describe_change(plain, truncated))
     return 0
 
