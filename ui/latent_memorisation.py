@@ -10,6 +10,7 @@ import torch
 from dcgan.errors import DatasetUnavailable
 from dcgan.images import image_grid, upscale
 from dcgan.latent.memorisation import (
+    HELD_OUT_IMAGES,
     MIN_RELIABLE_IMAGES,
     MemorisationConfig,
     NearestPoolConfig,
@@ -24,13 +25,12 @@ from ui.latent_common import Explorer, progress_callback, real_images_for
 
 NEIGHBOURS = 5  # nearest training images shown per kind of distance
 NEIGHBOUR_POOL = 5000  # training images searched for a sample's nearest (the first ones; all are training images)
-HELD_OUT_POOL = 1024  # held-out test images the whole-generator checks pick from
 
 
 @st.fragment
 def memorisation_tab(explorer: Explorer) -> None:
     try:
-        real = real_images_for(explorer, NEIGHBOUR_POOL, HELD_OUT_POOL)
+        real = real_images_for(explorer, NEIGHBOUR_POOL, HELD_OUT_IMAGES)
     except (DatasetUnavailable, ValueError, OSError) as err:
         st.info(f"The memorisation check needs this generator's training images, which are not available: {err}")
         return

@@ -241,10 +241,16 @@ def _real(meta, path, G, train: int, held_out: int):
 
 
 def _memorisation(args, G, meta, path) -> int:
-    from dcgan.latent.memorisation import MemorisationConfig, NearestPoolConfig, nearest_pool_test, reconstruction_gap
+    from dcgan.latent.memorisation import (
+        HELD_OUT_IMAGES,
+        MemorisationConfig,
+        NearestPoolConfig,
+        nearest_pool_test,
+        reconstruction_gap,
+    )
 
     pools = NearestPoolConfig(samples=args.samples, seed=args.seed)
-    real = _real(meta, path, G, 0, pools.pool)
+    real = _real(meta, path, G, 0, HELD_OUT_IMAGES)
     print(f"training images: {real.source}; held out: {len(real.held_out):,} test images")
     if not real.exact:
         raise ConfigError("cannot check copying without the images this generator was trained on (see above)")

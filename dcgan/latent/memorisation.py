@@ -26,6 +26,7 @@ from dcgan.latent.projection import ProjectionConfig, project_many
 from dcgan.models import seeded_z
 from dcgan.quality.digit_classifier import classify
 
+HELD_OUT_IMAGES = 1024  # held-out test images the whole-generator checks pick from (one street-digits block)
 MIN_RELIABLE_IMAGES = 30  # per set: below this the standard error itself is too rough to judge the gap with
 CLEAR_GAP_ERRORS = 2.0  # a gap beyond this many standard errors is called real
 
