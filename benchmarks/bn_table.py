@@ -2,7 +2,7 @@
 
 Both train the same 15 rows x 2 networks on the same data with the same seeds, in this process:
   reference: each row's pair trained on its own, one after another (what a loop over the table does);
-  batched:   all networks stacked into one computation (dcgan.bnlab.experiment.run_table; rows that are identical at
+  batched:   all networks stacked into one computation (dcgan.bnlab.table.run_table; rows that are identical at
              the chosen count, e.g. three pairs at 2,000 iterations each, are trained once).
 Prints both times, the ratio, and our test accuracies beside the published ones.
 With --seeds k every row trains k seeds at once (3 x the networks); the reference is then the same table with
@@ -19,7 +19,8 @@ import statistics
 import time
 
 from dcgan.bnlab.cli_report import table_lines
-from dcgan.bnlab.experiment import lesson_table, load_lab_data, run_table, table_configs, train_pair
+from dcgan.bnlab.experiment import load_lab_data, train_pair
+from dcgan.bnlab.table import lesson_table, run_table, table_configs
 from dcgan.devices import device_label, resolve_device
 
 

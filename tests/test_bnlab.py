@@ -15,15 +15,13 @@ from dcgan.bnlab.experiment import (
     LabConfig,
     NetworkShape,
     StackedNetworks,
-    lesson_table,
     load_lab_data,
-    run_table,
-    table_configs,
     train_networks,
     train_pair,
 )
 from dcgan.bnlab.inference_demo import generator_in_batches, one_at_a_time
 from dcgan.bnlab.networks import ACTIVATIONS
+from dcgan.bnlab.table import lesson_table, run_table, table_configs
 from dcgan.errors import ConfigError
 
 

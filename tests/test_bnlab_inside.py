@@ -9,20 +9,12 @@ import torch
 import torch.nn.functional as F
 
 from dcgan.bnlab import store
-from dcgan.bnlab.experiment import (
-    LabConfig,
-    NetworkShape,
-    StackedNetworks,
-    lesson_table,
-    load_lab_data,
-    run_table,
-    train_networks,
-    train_seeds,
-)
+from dcgan.bnlab.experiment import LabConfig, NetworkShape, StackedNetworks, load_lab_data, train_networks, train_seeds
 from dcgan.bnlab.inside import QUANTILES, InsideTrace, Probe, distribution, saturation
 from dcgan.bnlab.networks import ACTIVATIONS
 from dcgan.bnlab.seeds import by_row, curve_spread, spread
 from dcgan.bnlab.sweep import SweepConfig, gains, run_sweep
+from dcgan.bnlab.table import lesson_table, run_table
 from dcgan.errors import ConfigError
 
 SMALL = NetworkShape(hidden=(20, 16), inputs=30)

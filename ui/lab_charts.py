@@ -12,7 +12,8 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 if TYPE_CHECKING:
-    from dcgan.bnlab.experiment import NetworkResult, TableRow  # torch: only the figure's caller has it loaded
+    from dcgan.bnlab.experiment import NetworkResult  # torch: only the figure's caller has it loaded
+    from dcgan.bnlab.table import TableRow
 
 WITHOUT_COLOR, WITH_COLOR = "#d62728", "#1f77b4"  # without batch norm red, with it blue, in every lab figure
 PAIR_COLORS = {False: WITHOUT_COLOR, True: WITH_COLOR}

@@ -6,17 +6,9 @@ from __future__ import annotations
 import streamlit as st
 
 from dcgan.bnlab import store
-from dcgan.bnlab.experiment import (
-    MAX_ITERATIONS,
-    MAX_SEEDS,
-    NetworkResult,
-    TableRow,
-    distinct_configs,
-    lesson_table,
-    run_table,
-    table_configs,
-)
+from dcgan.bnlab.experiment import MAX_ITERATIONS, MAX_SEEDS, NetworkResult
 from dcgan.bnlab.seeds import by_row, test_spread
+from dcgan.bnlab.table import TableRow, distinct_configs, lesson_table, run_table, table_configs
 from dcgan.errors import ConfigError
 from ui import lab_views  # lab_data through the module: tests swap in a smaller set
 from ui.jobs import BackgroundJob, adopt, live_fragment, start_job

@@ -47,17 +47,10 @@ def add_parser(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from dcgan.bnlab import store
-    from dcgan.bnlab.experiment import (
-        LabConfig,
-        distinct_configs,
-        lesson_table,
-        load_lab_data,
-        run_table,
-        table_configs,
-        train_seeds,
-    )
+    from dcgan.bnlab.experiment import LabConfig, load_lab_data, train_seeds
     from dcgan.bnlab.inside import DEFAULT_EVERY
     from dcgan.bnlab.sweep import SweepConfig, run_sweep
+    from dcgan.bnlab.table import distinct_configs, lesson_table, run_table, table_configs
     from dcgan.devices import device_label, resolve_device
     from dcgan.errors import ConfigError
 

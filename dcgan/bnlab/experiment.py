@@ -5,15 +5,13 @@ weights are stacked into (P, in, out) tensors and one batched matmul per layer s
 its own activation, learning rate and starting weights. A pair (one row of the lesson's table) is P = 2;
 the whole table is P = 30 (24 at 2,000 iterations for all, where three pairs of rows coincide). The two
 networks of a row start from identical weights and see identical batches; only batch norm differs.
-This module holds the experiment's settings, the training loop and the lesson's table; data.py its data.
+This module holds the experiment's settings and the training loop; table.py the lesson's table, data.py its data.
 """
 
 from __future__ import annotations
 
-import csv
 import math
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 
 import torch
 
@@ -22,7 +20,6 @@ from dcgan.bnlab.inside import InsideTrace, Probe
 from dcgan.bnlab.networks import ACTIVATIONS, NetworkShape, StackedNetworks
 from dcgan.devices import resolve_device
 from dcgan.errors import ConfigError
-from dcgan.paths import ASSETS
 
 WEIGHT_STDS = {"reasonable": 0.05, "bad": 5.0}  # the lesson's two starting points
 # Twice the lesson's longest runs (50,000). A run holds the CPU until it finishes or is stopped: at ~9 ms
@@ -35,7 +32,6 @@ MAX_VALIDATIONS = 2_000
 # Torch seeds its generators with a 64-bit number; the starting weights use seed x networks.WEIGHT_SEED_STRIDE
 # (7919) + layer, which stays within it for seeds up to this.
 MAX_SEED = 2**32 - 1
-TABLE_PATH = ASSETS / "bn_lesson_table.csv"
 # Seeds per network: each is one more network in the stack (a pair with 10 seeds is 20 networks, ~2 ms a step).
 MAX_SEEDS = 10
 # The inside view's records per network: each holds two histograms and five quantiles per layer, ~2 kB of the
@@ -275,81 +271,3 @@ def train_seeds(
 def seed_configs(config: LabConfig) -> list[LabConfig]:
     """config once per seed: only the starting weights differ (the batches are the first seed's for all)."""
     return [replace(config, seed=config.seed + j) for j in range(config.seeds)]
-
-
-@dataclass
-class TableRow:
-    weights: str
-    lr: float
-    activation: str
-    iterations: int
-    without_bn: float  # the lesson's published test accuracies
-    with_bn: float
-    note: str = ""
-
-
-def lesson_table(path: Path = TABLE_PATH) -> list[TableRow]:
-    with open(path, newline="") as f:
-        return [
-            TableRow(
-                r["weights"],
-                float(r["lr"]),
-                r["activation"],
-                int(r["iterations"]),
-                float(r["without_bn"]),
-                float(r["with_bn"]),
-                r["note"],
-            )
-            for r in csv.DictReader(f)
-        ]
-
-
-def table_configs(
-    rows: list[TableRow], iterations: int | None = None, seed: int = 0, eval_every: int | None = None, seeds: int = 1
-) -> list[LabConfig]:
-    """A LabConfig per published row, at its published iteration count or at `iterations` for all. The table
-    shows test accuracies only, so by default each row is validated once, at its end (a validation of all
-    networks costs as much as ~40 training steps). Bad settings are a ConfigError here, before any work."""
-    configs = []
-    for r in rows:
-        its = r.iterations if iterations is None else iterations  # 0 is an error, not "the published count"
-        configs.append(
-            LabConfig(
-                activation=r.activation,
-                lr=r.lr,
-                weights=r.weights,
-                iterations=its,
-                eval_every=its if eval_every is None else eval_every,
-                seed=seed,
-                seeds=seeds,
-            ).validate()
-        )
-    return configs
-
-
-def run_table(
-    rows: list[TableRow],
-    data,
-    iterations: int | None = None,
-    seed: int = 0,
-    shape: NetworkShape | None = None,
-    progress=None,
-    should_stop=None,
-    device: str = "auto",
-    seeds: int = 1,
-) -> list[tuple[NetworkResult, NetworkResult]]:
-    """Every row's pair in one batched run: `seeds` pairs per row (seed, seed + 1, ...; row i's seed j at
-    i * seeds + j). Rows that become identical (at 2,000 iterations for all, three pairs of rows differ only in
-    their published count) are trained once and their results shared."""
-    shape = shape or NetworkShape()
-    configs = [c for row in table_configs(rows, iterations, seed, seeds=seeds) for c in seed_configs(row)]
-    unique = distinct_configs(configs)
-    results, _ = train_networks(unique, data, shape, progress, should_stop, device, retire=True, batch_seed=seed)
-    return [results[[repr(u) for u in unique].index(repr(c))] for c in configs]
-
-
-def distinct_configs(configs: list[LabConfig]) -> list[LabConfig]:
-    """The configs that differ, each once: a table trains two networks (without, with batch norm) for each, so
-    2 x len(this) networks in all (24 of the lesson's 30 when every row runs 2,000 iterations). Sorted by
-    activation, each activation is one contiguous run of networks: one activation call per run."""
-    return sorted({repr(c): c for c in configs}.values(), key=lambda c: c.activation)
