@@ -104,8 +104,10 @@ class Group(Solo):
         dist.init_process_group("gloo", timeout=COLLECTIVE_TIMEOUT)
         return cls(place, torch.device("cpu"), "gloo")
 
-    def leave(self) -> None:
+    def leave(self, wait_for_peers: bool = False) -> None:
         if dist.is_initialized():
+            if wait_for_peers:
+                dist.barrier()
             dist.destroy_process_group()
 
     def resolve_device(self, name: str) -> torch.device:

@@ -94,10 +94,16 @@ def run_under_torchrun(args, place: Place) -> int:
     except EXPECTED_ERRORS as err:
         _say(place, f"error: {err}")
         return USAGE_ERROR
+    code = FAILED
     try:
-        return _train_together(args, team, lock_fd, terminated)
+        code = _train_together(args, team, lock_fd, terminated)
+        return code
     finally:
-        team.leave()
+        # After a run every process ended, all wait for the last (rank 0 still exports and samples) before the
+        # group is torn down: a process that destroyed its gloo group while a peer still held the connection
+        # sometimes aborted at exit ("terminate called without an active exception", exit -6) although its run
+        # had finished. After a failure a peer may be gone, so nothing waits for it then.
+        team.leave(wait_for_peers=code == 0)
 
 
 def _train_together(args, team: Group, lock_fd: str | None, terminated: threading.Event) -> int:
