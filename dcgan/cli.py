@@ -23,10 +23,10 @@ from dcgan.config import (
     UPSAMPLING,
     DataConfig,
     apply_overrides,
-    field_help,
     field_index,
     load_config_file,
 )
+from dcgan.config_help import field_help
 from dcgan.data.registry import DATASETS
 from dcgan.errors import ConfigError
 from dcgan.latent import cli as latent_cli

@@ -3,19 +3,15 @@
 Flat field names are unique across the sections, so the CLI can offer each as a flag
 (`--image-size 64`) and the app can build a config from a form without knowing the nesting.
 Each field's trailing comment says what it is (unit, usual value): it is the one home of that text, read by
-field_help() for the CLI's --help (and any form that wants it).
+config_help.field_help() for the CLI's --help (and any form that wants it).
 """
 
 from __future__ import annotations
 
-import ast
 import dataclasses
-import functools
-import io
 import json
 import math
 import re
-import tokenize
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -271,31 +267,6 @@ def field_index() -> dict[str, tuple[str, dataclasses.Field]]:
         for f in dataclasses.fields(klass):
             index[f.name] = (section, f)
     return index
-
-
-@functools.cache
-def field_help() -> dict[str, str]:
-    """Flat field name -> its trailing comment in this file ("side of the generated image in pixels: ..."): what
-    the CLI's --help says of each flag. Read once from the source; {} when the source is not there (a zipped
-    install), and the flags then go without."""
-    try:
-        source = Path(__file__).read_text(encoding="utf-8")
-    except OSError:
-        return {}
-    comments = {
-        token.start[0]: token.string.lstrip("#").strip()
-        for token in tokenize.generate_tokens(io.StringIO(source).readline)
-        if token.type == tokenize.COMMENT
-    }
-    classes = {klass.__name__ for klass in (RunConfig, *SECTIONS.values())}
-    helps = {}
-    for node in ast.parse(source).body:
-        if isinstance(node, ast.ClassDef) and node.name in classes:
-            for statement in node.body:
-                line = statement.end_lineno or statement.lineno
-                if isinstance(statement, ast.AnnAssign) and isinstance(statement.target, ast.Name) and line in comments:
-                    helps[statement.target.id] = comments[line]
-    return helps
 
 
 KIND_WORDS = {"int": "a whole number", "float": "a number", "bool": "true or false", "str": "text"}

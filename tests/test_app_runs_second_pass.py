@@ -10,7 +10,8 @@ import sys
 import pytest
 from conftest import ROOT
 
-from dcgan.config import field_help, field_index
+from dcgan.config import field_index
+from dcgan.config_help import field_help
 from dcgan.runs.records import Metric
 
 

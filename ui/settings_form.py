@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from dcgan.config import field_help, field_index
+from dcgan.config import field_index
+from dcgan.config_help import field_help
 from dcgan.data.presets import DATASET_PRESETS
 from dcgan.data.registry import REGISTRY
 from dcgan.devices import available_devices
