@@ -206,6 +206,11 @@ def _two_processes(rank: int, port: int, sync: bool, out: str) -> None:
     D_run(image).sum().backward()
     if rank == 0:
         torch.save({"grads": grads, "running": running, "image_grad": image.grad}, out)
+    # As the torchrun path does (Group.leave): both wait for rank 0's file, and the DDP wrapper (which holds the
+    # group) goes first, so the gloo group is torn down while both peers are alive and not at interpreter exit,
+    # where CI once saw rank 1 abort ("terminate called without an active exception", SIGABRT).
+    dist.barrier()
+    del D_run
     dist.destroy_process_group()
 
 
