@@ -41,7 +41,30 @@ IMAGE_OUTPUTS = (".png", ".jpg", ".jpeg", ".webp")  # what `sample -o` writes (P
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # one line instead of argparse's usage block
-        raise ConfigError(f"{message} (see python -m dcgan {self.prog.split()[-1]} --help)")
+        raise ConfigError(f"{message} (see {_help_command(self.prog)})")
+
+    def parse_args(self, args=None, namespace=None):
+        """As argparse's, but unknown flags are blamed on the (sub)command they were given to: argparse reports
+        them from the top parser, whose help does not list the flags that command takes."""
+        known, unknown = self.parse_known_args(args, namespace)
+        if unknown:
+            prog = getattr(known, "help_prog", self.prog)
+            raise ConfigError(f"unrecognized arguments: {' '.join(unknown)} (see {_help_command(prog)})")
+        return known
+
+
+def _help_command(prog: str) -> str:
+    """'dcgan latent map' -> 'python -m dcgan latent map --help', the command that lists what it takes."""
+    return f"python -m {prog} --help"
+
+
+def _remember_progs(parser: argparse.ArgumentParser) -> None:
+    """Each subcommand's parser records its own name in the namespace (help_prog), the deepest one last."""
+    parser.set_defaults(help_prog=parser.prog)
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                _remember_progs(sub)
 
 
 CHOICES = {
@@ -126,6 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
     latent_cli.add_parser(sub)
     worker = sub.add_parser("worker")  # what a background run executes (left out of the usage line above)
     worker.add_argument("run")
+    _remember_progs(parser)
     return parser
 
 

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import streamlit as st
 
+from dcgan.config import TrainConfig
 from dcgan.errors import CheckpointError, ConfigError, ResumeRefused, RunDamaged, RunLocked
 from dcgan.runs.directory import ACTIVE_STATES, RunDirectory
 from dcgan.runs.manage import effective_state, request_stop
 from dcgan.runs.records import Metric
 from dcgan.runs.snapshots import roll_back_in_background, snapshot_epochs, snapshot_lr, snapshot_path, suggest_epoch
-from dcgan.train.watchdog import WatchdogConfig
+from dcgan.train.watchdog import WatchdogConfig, lower_lr
 
 WHAT_IT_DOES = (
     "G and D come back from that epoch's snapshot; both Adam states start afresh (their moments were built on "
@@ -38,7 +39,7 @@ def watchdog_rollback(run: RunDirectory, finding, records: list[dict], status: d
         return
     path = snapshot_path(run, epoch)
     healthy_lr = _snapshot_lr(str(run.path), epoch, path.stat().st_mtime if path.exists() else 0.0)
-    lr = min(finding.suggested_lr, healthy_lr * WatchdogConfig().lr_factor if healthy_lr else finding.suggested_lr)
+    lr = min(finding.suggested_lr, lower_lr(healthy_lr) if healthy_lr else finding.suggested_lr)
     if st.button(
         f"Roll back to epoch {epoch} with learning rate {lr:g}",
         key=f"rollback-advice:{run.path}:{finding.kind}",
@@ -69,7 +70,7 @@ def rollback_control(run: RunDirectory, state: str, config: dict, status: dict) 
         epoch = left.selectbox("Epoch", epochs[::-1], key=f"rollback-epoch:{run.path}")
         lr = right.number_input(
             "Learning rate from there",
-            value=float(config.get("train", {}).get("lr", 2e-4)),
+            value=float(config.get("train", {}).get("lr", TrainConfig.lr)),
             format="%g",
             step=1e-5,
             key=f"rollback-lr:{run.path}",
@@ -91,7 +92,7 @@ def _collapse_rollback(run: RunDirectory, epochs: list[int], config: dict, statu
     epoch = suggest_epoch(epochs, records[:began], per_epoch, records[began]["step"] - 1)
     if epoch is None:
         return  # collapsed from its first score: no snapshot before it
-    lr = float(config.get("train", {}).get("lr", 2e-4)) * WatchdogConfig().lr_factor
+    lr = lower_lr(float(config.get("train", {}).get("lr", TrainConfig.lr)))
     st.warning(
         f"**The samples have collapsed onto one class since step {records[began]['step']:,}** (the quality score's "
         "class histogram): rolling back to before it with a lower learning rate often gets out of it."

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from dcgan.config import TrainConfig
 from dcgan.runs.records import Metric
 
 HEALTHY = (
@@ -21,7 +22,8 @@ class WatchdogConfig:
     d_wins_loss: float = 0.1  # every D loss in the window below this ...
     d_wins_fake: float = 0.05  # ... and every D(G(z)) below this: D rejects every fake
     stalled_spread: float = 1e-4  # both losses' max - min below this over the window: nothing moves
-    lr_factor: float = 0.5  # the suggested learning rate is the current one times this
+    lr_factor: float = 0.5  # the suggested learning rate is the current one times this ...
+    lr_ceiling: float = TrainConfig.lr  # ... and never above the paper's 2e-4, which is known to train
     ahead_gap: float = 0.4  # before a verdict: mean D(x) - mean D(G(z)) above this over the last readings = D ahead
     recent_readings: int = 5  # how many of the newest readings that early guidance reads
 
@@ -38,7 +40,7 @@ class Finding:
 def diagnose(records: list[dict], status: dict | None, lr: float, cfg: WatchdogConfig | None = None) -> list[Finding]:
     """Findings for a run's metrics (oldest first) and status; an empty list means nothing looks wrong."""
     cfg = cfg or WatchdogConfig()
-    lower = lr * cfg.lr_factor
+    lower = lower_lr(lr, cfg)
     status = status or {}
     if status.get("state") == "diverged":
         return [
@@ -82,6 +84,13 @@ def diagnose(records: list[dict], status: dict | None, lr: float, cfg: WatchdogC
             )
         )
     return findings
+
+
+def lower_lr(lr: float, cfg: WatchdogConfig | None = None) -> float:
+    """The learning rate to try after trouble at `lr`: half of it, but no more than the paper's. Halving alone
+    after a run diverged at lr 1e30 would suggest 5e29, which diverges again."""
+    cfg = cfg or WatchdogConfig()
+    return min(lr * cfg.lr_factor, cfg.lr_ceiling)
 
 
 def _window_steps(status: dict, cfg: WatchdogConfig) -> int:
