@@ -166,3 +166,14 @@ def test_read_metrics_returns_only_new_complete_lines(tmp_path):
         f.write('ss": 1.0}\n')
     records, _, _ = run.read_metrics(offset2)
     assert [r["step"] for r in records] == [4]
+
+
+def test_an_unnamed_config_makes_a_dated_run_each_time_and_stays_unnamed(runs_dir, monkeypatch):
+    import dcgan.runs.manage as manage
+
+    stamps = iter(["20261207-100000", "20261207-100001"])
+    monkeypatch.setattr(manage.time, "strftime", lambda fmt: next(stamps))
+    config = tiny_config("")
+    first, second = create_run(config), create_run(config)  # the form's config, started twice
+    assert (first.name, second.name) == ("street-digits-20261207-100000", "street-digits-20261207-100001")
+    assert config.name == "" and json.loads((second.path / "config.json").read_text())["name"] == second.name

@@ -7,6 +7,7 @@ lock, taken here and handed to the child (lock.py), keeps two tabs from training
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import shutil
@@ -42,8 +43,8 @@ def create_run(config: RunConfig, root: str | Path | None = None) -> RunDirector
             f"{' (with the limit)' if config.data.limit else ''}, fewer than one batch of "
             f"{config.train.batch_size}: use a smaller batch size"
         )
-    if not config.name:
-        config.name = f"{config.data.dataset}-{time.strftime('%Y%m%d-%H%M%S')}"
+    if not config.name:  # a copy named: the caller's config may be started again (the form, the lab's loop)
+        config = dataclasses.replace(config, name=f"{config.data.dataset}-{time.strftime('%Y%m%d-%H%M%S')}")
     base = runs_root(root)
     if base.exists() and not base.is_dir():
         raise ConfigError(f"the runs folder {base} is a file, not a folder: choose another runs folder")
