@@ -120,6 +120,7 @@ def test_the_memorisation_check_runs_on_a_run_from_the_terminal(capsys, runs_dir
         (("directions", SHIPPED, "-o", "strips.jpg"), "must end in .png"),
         (("map", SHIPPED, "-o", "/no/such/folder/map.csv"), "does not exist"),
         (("truncation", SHIPPED, "--psi", "1.5"), "--psi must be from 0 to 1"),
+        (("map", SHIPPED, "--psi", "-0.1"), "--psi must be from 0 to 1"),
         (("class-direction", SHIPPED, "--to", "10"), "--to must be a class from 0 to 9"),
         (("memorisation", SHIPPED), "cannot check copying"),
     ],

@@ -159,6 +159,19 @@ def test_map_keeps_the_real_rows_apart_from_the_samples(tiny_G, method):
 def test_an_unknown_placement_is_refused_with_the_known_ones(tiny_G):
     with pytest.raises(ValueError, match="tsne, pca"):
         build_map(tiny_G, TinyClassifier(), small_map("umap"))
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        build_map(tiny_G, TinyClassifier(), MapConfig(samples=60, method="pca", psi=1.5))
+
+
+def test_the_map_draws_at_the_truncation_it_is_given_and_keeps_the_plain_z(tiny_G):
+    """The Map tab draws at the page's ψ, so a clicked point (its plain z, truncated again by the Sliders tab)
+    shows the picture the map placed. At ψ = 0 every z is the mean: one picture, one place, one class."""
+    plain = build_map(tiny_G, TinyClassifier(), MapConfig(samples=60, batch=25, method="pca"))
+    mean = build_map(tiny_G, TinyClassifier(), MapConfig(samples=60, batch=25, method="pca", psi=0.0))
+    assert torch.equal(mean.z, plain.z) and mean.psi == 0.0
+    assert mean.predicted.unique().numel() == 1 and plain.predicted.unique().numel() > 1
+    one_place = build_map(tiny_G, TinyClassifier(), MapConfig(samples=60, batch=25, psi=0.0, tsne=QUICK))
+    assert torch.equal(one_place.coords, torch.zeros(60, 2))  # t-SNE of 60 equal points: one place, not NaN
 
 
 def test_lonely_real_share_finds_real_images_far_from_every_sample():

@@ -17,12 +17,12 @@ import torch
 from dcgan.errors import DatasetUnavailable
 from dcgan.latent.sample_map import MapConfig, SampleMap, build_map, lonely_real_share
 from dcgan.progress import format_duration
-from ui.latent_common import SECTION_KEY, Explorer, load_into_sliders, real_images_for
+from ui.latent_common import PSI_KEY, SECTION_KEY, Explorer, load_into_sliders, real_images_for
 
 COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
 PLACEMENTS = {"t-SNE: clusters by digit": "tsne", "PCA: axes that mean the same everywhere": "pca"}
 STAGE_WORDS = {"drawing": "Drawing samples", "classifying": "Classifying", "embedding": "Placing them"}
-RESULTS_KEY = "map-results"  # (generator, placement, overlay) -> (SampleMap, real images' source, seconds)
+RESULTS_KEY = "map-results"  # (generator, placement, overlay, ψ) -> (SampleMap, real images' source, seconds)
 PICKED_KEY = "map-picked"  # (sample number, its label, its z): the sample last loaded from the map
 FRESH_PICK_KEY = "map-fresh-pick"  # set by the click's callback: the whole page must redraw once
 KEPT_MAPS = 4  # maps kept per session: switching placement or overlay back is instant
@@ -62,13 +62,14 @@ def map_tab(explorer: Explorer) -> None:
     )
     placement = st.radio("Placement", list(PLACEMENTS), key="map-method", horizontal=True)
     cfg.method = PLACEMENTS[placement]
+    cfg.psi = float(st.session_state.get(PSI_KEY, 1.0))  # the page's ψ: a clicked point looks the same in Sliders
     overlay = st.toggle(
         f"Overlay {cfg.real:,} real training images (grey crosses): where they lie and no sample does, the "
         "generator misses a mode",
         key="map-real",
     )
     results = st.session_state.setdefault(RESULTS_KEY, {})
-    key = (explorer.key, cfg.method, overlay)
+    key = (explorer.key, cfg.method, overlay, cfg.psi)
     if key not in results:
         if not st.button("Draw the map", key="map-run", type="primary"):
             return
@@ -88,7 +89,8 @@ def map_tab(explorer: Explorer) -> None:
         )
     with picked_col:
         _picked(explorer)
-    other = results.get((explorer.key, "tsne", overlay))  # PCA's caption quotes t-SNE's agreement once it is drawn
+    # PCA's caption quotes t-SNE's agreement once it is drawn
+    other = results.get((explorer.key, "tsne", overlay, cfg.psi))
     st.caption(_explanation(result, real_source, seconds, other[0].agreement["tsne"] if other else None))
 
 
@@ -185,6 +187,8 @@ def _explanation(result: SampleMap, real_source: str | None, seconds: float, tsn
             f" {lonely:.0%} of the real images have no sample among their {k} nearest points: where they cluster "
             f"alone, the generator does not go. Real images: {real_source}."
         )
+    if result.psi != 1:
+        words += f" The samples are drawn at the page's truncation ψ = {result.psi:.2f}."
     return words + f" Drawn, classified and placed in {seconds:.1f} s."
 
 

@@ -39,6 +39,7 @@ def add_parser(sub) -> None:
     sample_map.add_argument("-o", "--output", default="latent-map.csv", help="CSV to write (default latent-map.csv)")
     sample_map.add_argument("--real", action="store_true", help="also place real training images")
     sample_map.add_argument("--method", choices=("tsne", "pca"), default="tsne", help="placement (default tsne)")
+    sample_map.add_argument("--psi", type=float, default=1.0, help="truncation ψ of the samples (default 1: none)")
     memorisation = which.add_parser("memorisation", help="does the generator copy its training images?")
     memorisation.add_argument("--samples", type=int, default=2000, help="samples placed nearer one pool (default 2000)")
     memorisation.add_argument("--images", type=int, default=48, help="images projected of each set (default 48)")
@@ -124,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"-o {output}: the file name must end in {OUTPUT_SUFFIX[args.tool]}")
     if output and not Path(output).parent.is_dir():
         raise ConfigError(f"-o {output}: the folder {Path(output).parent} does not exist")
-    if args.tool == "truncation" and not 0 <= args.psi <= 1:
+    if args.tool in ("truncation", "map") and not 0 <= args.psi <= 1:
         raise ConfigError(f"--psi must be from 0 to 1, not {args.psi}")
     if args.seed is None and args.tool != "map":  # the map keeps the page's own z (MapConfig.seed)
         args.seed = 0
@@ -212,7 +213,7 @@ def _map(args, G, meta, path) -> int:
     from dcgan.latent.sample_map import MapConfig, build_map
 
     model = _classifier(meta).model
-    cfg = MapConfig(method=args.method, **({} if args.seed is None else {"seed": args.seed}))
+    cfg = MapConfig(method=args.method, psi=args.psi, **({} if args.seed is None else {"seed": args.seed}))
     real = _real(meta, path, G, cfg.real, 1).train if args.real else None
     found = build_map(G, model, cfg, real, _progress("mapping (work units)"))
     agreement = found.agreement.get(found.method)
@@ -230,6 +231,7 @@ def _map(args, G, meta, path) -> int:
     print(
         f"wrote {len(lines) - 1} points placed by {found.method} to {args.output}; sample i is row i of "
         f"dcgan.models.seeded_z({cfg.seed}, {cfg.samples}, {G.cfg.z_dim})"
+        f"{'' if cfg.psi == 1 else f', drawn at truncation ψ = {cfg.psi:g}'}"
     )
     return 0
 

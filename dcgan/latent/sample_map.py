@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import torch
 
 from dcgan.latent.explore import generate
+from dcgan.latent.truncation import truncate
 from dcgan.latent.tsne import TsneConfig, neighbour_agreement, torch_threads, tsne
 from dcgan.models import seeded_z
 from dcgan.quality.digit_classifier import classify
@@ -35,6 +36,7 @@ class MapConfig:
     samples: int = 2000  # generated points on the map
     real: int = 500  # real training images overlaid when asked for (t-SNE embeds them with the samples)
     seed: int = 99  # the mapped z: sample i is row i of seeded_z(seed, samples, z_dim)
+    psi: float = 1.0  # truncation ψ the samples are drawn at (truncation.py); SampleMap.z stays untruncated
     batch: int = 250  # images drawn or classified at once (one progress tick each)
     method: str = "tsne"  # "tsne": clusters by class, distances between clusters mean little; "pca": 2 components
     neighbours: int = 10  # the cluster check: a sample agrees when most of its this many map neighbours share its class
@@ -54,6 +56,7 @@ class SampleMap:
     neighbours: int = 10  # the k of the agreement
     real_coords: torch.Tensor | None = None  # (M, 2) real images on the same plane
     real_labels: torch.Tensor | None = None  # (M,) their true labels, when the dataset has them
+    psi: float = 1.0  # the truncation ψ the samples were drawn at
 
 
 class MapStages:
@@ -87,6 +90,8 @@ def build_map(
     cfg = cfg or MapConfig()
     if cfg.method not in METHODS:
         raise ValueError(f"unknown map method {cfg.method!r}: use one of {', '.join(METHODS)}")
+    if not 0 <= cfg.psi <= 1:
+        raise ValueError(f"truncation ψ must be between 0 and 1, not {cfg.psi}")
     with torch_threads(cfg.threads):
         return _build(G, model, cfg, real_images, progress, real_labels, on_stage)
 
@@ -111,7 +116,7 @@ def _build(G, model, cfg: MapConfig, real_images, progress, real_labels, on_stag
     z = seeded_z(cfg.seed, cfg.samples, G.cfg.z_dim)
     images = []
     for chunk in z.split(cfg.batch):
-        images.append(generate(G, chunk))
+        images.append(generate(G, truncate(chunk, cfg.psi)))
         advance(len(chunk))
     # 2. classifying: the samples, then the real images
     begin("classifying")
@@ -157,6 +162,7 @@ def _build(G, model, cfg: MapConfig, real_images, progress, real_labels, on_stag
         cfg.neighbours,
         coords[cfg.samples :] if real_count else None,
         real_labels,
+        cfg.psi,
     )
 
 
