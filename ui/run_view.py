@@ -15,16 +15,12 @@ from dcgan.runs.directory import ACTIVE_STATES, RunDirectory
 from dcgan.runs.live import MetricsFollower
 from dcgan.runs.manage import effective_state, request_stop, resume, run_summary
 from dcgan.train.watchdog import HEALTHY, diagnose, early_guidance
-from ui.charts import histogram_figure, quality_figure, training_figure
+from ui.charts import training_figure
 from ui.rollback_panel import rollback_after_stop, rollback_control, watchdog_rollback
+from ui.run_quality import quality_section
 from ui.timelapse import timelapse_panel
 
 REFRESH_S = 1.0
-QUALITY_SAMPLES_NOTE = "the same generated images each epoch"
-QUALITY_WAIT_NOTE = (
-    "once it costs no more than its share of the training time so far: on short epochs every few "
-    "epochs, ending at the last"
-)
 STATE_LABELS = {
     "starting": "⏳ starting",
     "running": "🟢 running",
@@ -102,7 +98,7 @@ def _run_panel(run: RunDirectory) -> None:
             st.info("The loss chart appears with the first metrics line (after a few steps).")
     with sample_col:
         _samples(run, status)
-    _quality(run, status, active)
+    quality_section(run, status, active)
 
 
 def _figure(run: RunDirectory, follower: MetricsFollower, steps_per_epoch: int | None):
@@ -234,72 +230,6 @@ def _sample_slider(run: RunDirectory, count: int) -> int:
         key=key,
         help="Every grid the run saved, from the same fixed latent batch: watch the samples form. At the right "
         "end it follows the newest grid; moved back, it stays on the grid you chose.",
-    )
-
-
-def _quality(run: RunDirectory, status: dict, active: bool) -> None:
-    """The scoring classifier's training while the run waits on it; then the per-epoch sample-quality score
-    (quality.jsonl), the newest epoch's class histogram, whether the score can be trusted, and its cost."""
-    from dcgan.quality.score import describe_classifier, reliability_note
-
-    if active:
-        _quality_preparing(status)
-    records = run.read_quality()
-    plan = status.get("score_plan")
-    if not records:
-        if isinstance(plan, dict) and active:
-            st.info(f"The quality score comes {QUALITY_WAIT_NOTE}. {_quality_plan_words(plan)}")
-        return
-    left, right = st.columns([3, 2])
-    left.plotly_chart(quality_figure(records), key=f"quality:{run.path}", config={"displaylogo": False})
-    right.plotly_chart(histogram_figure(records[-1]), key=f"histogram:{run.path}", config={"displaylogo": False})
-    newest = records[-1]
-    note = reliability_note(newest)
-    if note:
-        st.warning(f"**Quality score {note}.**")
-    collapsing = (
-        " **One class makes most samples: the generator may be collapsing onto it.**"
-        if newest.get("collapsed") is True
-        else ""
-    )
-    st.caption(
-        f"Scored on {QUALITY_SAMPLES_NOTE} in the features of the {describe_classifier(newest)}: the Fréchet "
-        f"distance should fall over the first epochs.{collapsing} {_quality_cost(status, plan)}"
-    )
-
-
-def _quality_preparing(status: dict) -> None:
-    """The scoring classifier's own progress bar while a run trains it (once per dataset) before its first step."""
-    preparing = status.get("preparing")
-    if status.get("state") != "starting" or not isinstance(preparing, dict):
-        return
-    done = preparing.get("done")
-    eta = preparing.get("eta_s")
-    left = f" · at most {format_duration(eta)} left" if isinstance(eta, (int, float)) else ""
-    message = str(status.get("message") or "preparing the quality score")
-    st.progress(
-        min(max(done, 0.0), 1.0) if isinstance(done, (int, float)) else 0.0,
-        text=f"{message[:1].upper()}{message[1:]}: {preparing.get('detail') or ''}{left}",
-    )
-
-
-def _quality_plan_words(plan: dict) -> str:
-    from dcgan.quality.tracker import describe_plan
-
-    try:
-        return f"Plan: {describe_plan(plan)}."
-    except (KeyError, TypeError, ValueError):  # a damaged status.json: the plan is not worth an error
-        return ""
-
-
-def _quality_cost(status: dict, plan) -> str:
-    """'Scoring: 4.2 s in all, 2.1% of training ...' from status.json, or '' when it does not say."""
-    spent, trained = status.get("scoring_s"), status.get("elapsed_s")
-    if not (isinstance(spent, (int, float)) and isinstance(trained, (int, float)) and trained > 0):
-        return ""
-    return (
-        f"Scoring has taken {spent:.1f} s, {spent / trained:.1%} of the {format_duration(trained)} of training "
-        f"(images/s counts training alone)." + (f" {_quality_plan_words(plan)}" if isinstance(plan, dict) else "")
     )
 
 
