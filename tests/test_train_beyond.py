@@ -15,7 +15,14 @@ from dcgan.models import build_models
 from dcgan.runs.checkpoint import load_checkpoint
 from dcgan.runs.generator_file import load_generator
 from dcgan.runs.manage import create_run
-from dcgan.runs.snapshots import roll_back, snapshot_epochs, snapshot_path, suggest_epoch
+from dcgan.runs.snapshots import (
+    SnapshotKeeping,
+    roll_back,
+    snapshot_epochs,
+    snapshot_path,
+    snapshots_to_drop,
+    suggest_epoch,
+)
 from dcgan.train.ema import EMA_RAMPUP, GeneratorEma
 from dcgan.train.gan_step import GanStep, make_optimizers
 from dcgan.train.hacks import StepHacks
@@ -193,6 +200,35 @@ def test_each_epoch_leaves_a_half_precision_snapshot_and_the_best_generator(thre
     scores = {r["step"]: r["frechet"] for r in run.read_quality()}
     _, meta = load_generator(run.path / "best_generator.pt")
     assert meta["best"]["frechet"] == min(scores.values()) and meta["step"] == min(scores, key=scores.get)
+
+
+def test_snapshots_are_thinned_on_nested_power_of_two_grids_keeping_the_newest_and_the_best():
+    keeping = SnapshotKeeping(recent=10, older=30)
+    previous_drop: set[int] = set()
+    for last in range(1, 3001):
+        epochs = [e for e in range(1, last + 1) if e not in previous_drop]
+        dropped = set(snapshots_to_drop(epochs, keeping))
+        kept = [e for e in epochs if e not in dropped]
+        assert kept[-10:] == list(range(max(1, last - 9), last + 1)) and len(kept) <= 40
+        # nested: what was deleted earlier is what the rule would drop now from every epoch's snapshot
+        assert previous_drop <= set(snapshots_to_drop(list(range(1, last + 1)), keeping))
+        previous_drop |= dropped  # what a run thinning at each epoch's end has deleted so far
+    assert len(kept) >= 25 and kept[0] <= 128  # thinned, not emptied: the older ones span the run
+    assert 777 in snapshots_to_drop(sorted([*kept, 777]), keeping)
+    assert 777 not in snapshots_to_drop(sorted([*kept, 777]), keeping, keep=(777,))
+
+
+def test_a_long_run_keeps_a_bounded_number_of_snapshots_and_its_best_scored_one(runs_dir, monkeypatch):
+    import dcgan.runs.snapshots as snapshots
+
+    monkeypatch.setenv("DCGAN_SCORE_BUDGET", "inf")  # a score at every epoch
+    monkeypatch.setattr(snapshots, "SnapshotKeeping", lambda: SnapshotKeeping(recent=3, older=3))
+    run = create_run(tiny_config("long", epochs=14, limit=64, score_samples=250))
+    assert train_run(run)["state"] == "finished"
+    kept = snapshot_epochs(run)
+    scores = {r["step"] // 2: r["frechet"] for r in run.read_quality()}  # 64 images / batch 32: 2 steps an epoch
+    best = min(scores, key=scores.get)
+    assert kept[-3:] == [12, 13, 14] and len(kept) <= 7 and best in kept, (kept, best)
 
 
 def test_rollback_restores_the_epoch_and_discards_what_came_after(three_epochs):

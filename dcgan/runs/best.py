@@ -52,3 +52,10 @@ class BestGenerator:
 
 def _usable(score) -> bool:
     return isinstance(score, (int, float)) and not isinstance(score, bool) and math.isfinite(score)
+
+
+def best_scored_epoch(quality: list[dict], steps_per_epoch: int) -> int | None:
+    """The epoch end with the best usable score in `quality` (quality.jsonl's lines), or None."""
+    scored = [r for r in quality if _usable(r.get(SCORE_KEY)) and isinstance(r.get("step"), int)]
+    at_epoch_ends = [r for r in scored if r["step"] % steps_per_epoch == 0]
+    return min(at_epoch_ends, key=lambda r: r[SCORE_KEY])["step"] // steps_per_epoch if at_epoch_ends else None

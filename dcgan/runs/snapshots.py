@@ -19,6 +19,8 @@ it was or rolled back. Only the holder of the run's lock may roll it back.
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -31,6 +33,35 @@ from dcgan.runs.directory import RunDirectory
 SNAPSHOTS = "snapshots"  # the folder in the run folder
 SNAPSHOT_NAME = re.compile(r"epoch(\d{4,})\.pt$")
 BEST_NAME = "best_generator.pt"
+
+
+@dataclass(frozen=True)
+class SnapshotKeeping:
+    """How many snapshots a long run keeps. One per epoch without end filled the disk on small datasets (1,000
+    images: thousands of epochs; a 64 px snapshot is 12.7 MB), so older ones are thinned: the newest `recent`
+    epochs are all kept, and before them at most `older`, on a grid of epochs a power of two apart that widens
+    as the run grows. The grids nest, so a snapshot dropped would never have been kept later."""
+
+    recent: int = 10
+    older: int = 30
+
+
+def snapshots_to_drop(
+    epochs: list[int], keeping: SnapshotKeeping | None = None, keep: Collection[int] = ()
+) -> list[int]:
+    """The epochs (of `epochs`, oldest first) whose snapshots the keeping rule drops; never those in `keep`
+    (the best-scored epoch, which the rollback offers)."""
+    keeping = keeping or SnapshotKeeping()
+    older = epochs[: -keeping.recent] if keeping.recent else list(epochs)
+    spacing = 1
+    while sum(1 for e in older if e % spacing == 0) > keeping.older:
+        spacing *= 2
+    return [e for e in older if e % spacing and e not in keep]
+
+
+def thin_snapshots(run: RunDirectory, keep: Collection[int] = (), keeping: SnapshotKeeping | None = None) -> None:
+    for epoch in snapshots_to_drop(snapshot_epochs(run), keeping, keep):
+        snapshot_path(run, epoch).unlink(missing_ok=True)
 
 
 def snapshot_path(run: RunDirectory, epoch: int) -> Path:

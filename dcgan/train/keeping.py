@@ -5,8 +5,8 @@ calls these at a few points; the rules live in those modules."""
 from __future__ import annotations
 
 from dcgan.fileio import atomic_save_torch
-from dcgan.runs.best import BestGenerator
-from dcgan.runs.snapshots import forget_after, snapshot_path, snapshot_state
+from dcgan.runs.best import BestGenerator, best_scored_epoch
+from dcgan.runs.snapshots import forget_after, snapshot_path, snapshot_state, thin_snapshots
 from dcgan.train.ema import EMA_KEY, GeneratorEma
 from dcgan.train.hacks import StepHacks
 
@@ -22,6 +22,8 @@ class Keeper:
             forget_after(training.run, training.step, training.steps_per_epoch)
         self.ema = GeneratorEma.create(training.G, t, checkpoint)
         self.best = BestGenerator(training.run, training.config.data.dataset) if writes else None
+        # The best-scored epoch's snapshot is never thinned away: the watchdog's rollback offers it.
+        self.best_epoch = best_scored_epoch(training.run.read_quality(), training.steps_per_epoch) if writes else None
 
     @property
     def sampling_G(self):
@@ -60,10 +62,17 @@ class Keeper:
             rng=rng,
             lr=training.config.train.lr,
         )
-        path = snapshot_path(training.run, epoch)
-        training.writes_in_background.submit(lambda: atomic_save_torch(path, state))
+        path, run = snapshot_path(training.run, epoch), training.run
+        keep = () if self.best_epoch is None else (self.best_epoch,)
+
+        def write_and_thin() -> None:
+            atomic_save_torch(path, state)
+            thin_snapshots(run, keep)
+
+        training.writes_in_background.submit(write_and_thin)
 
     def consider_best(self, record: dict) -> None:
         """best_generator.pt when the new quality score beats the run's best so far."""
-        if self.best is not None:
-            self.best.consider(record, self.sampling_G, self.training.steps_per_epoch)
+        spe = self.training.steps_per_epoch
+        if self.best is not None and self.best.consider(record, self.sampling_G, spe) and record["step"] % spe == 0:
+            self.best_epoch = record["step"] // spe
