@@ -194,7 +194,7 @@ def _two_processes(rank: int, port: int, sync: bool, out: str) -> None:
     torch.manual_seed(0)
     _, D = build_models(ModelConfig(image_size=16, g_width=8, d_width=8))
     D, _unused = team.prepare_models(D, torch.nn.Identity(), sync)
-    _, D_run = team.wrap(torch.nn.Linear(1, 1), D)
+    G_run, D_run = team.wrap(torch.nn.Linear(1, 1), D)
     data = torch.Generator().manual_seed(1)
     real, fake = torch.rand(16, 3, 16, 16, generator=data) * 2 - 1, torch.rand(16, 3, 16, 16, generator=data) * 2 - 1
     share = slice(rank * 8, (rank + 1) * 8)
@@ -206,11 +206,11 @@ def _two_processes(rank: int, port: int, sync: bool, out: str) -> None:
     D_run(image).sum().backward()
     if rank == 0:
         torch.save({"grads": grads, "running": running, "image_grad": image.grad}, out)
-    # As the torchrun path does (Group.leave): both wait for rank 0's file, and the DDP wrapper (which holds the
-    # group) goes first, so the gloo group is torn down while both peers are alive and not at interpreter exit,
+    # Both wait for rank 0's file (as Group.leave does on the torchrun path), and the DDP wrappers, which hold the
+    # group, go first, so the gloo group is torn down while both peers are alive and not at interpreter exit,
     # where CI once saw rank 1 abort ("terminate called without an active exception", SIGABRT).
     dist.barrier()
-    del D_run
+    del G_run, D_run
     dist.destroy_process_group()
 
 

@@ -172,6 +172,8 @@ def test_the_map_draws_at_the_truncation_it_is_given_and_keeps_the_plain_z(tiny_
     assert mean.predicted.unique().numel() == 1 and plain.predicted.unique().numel() > 1
     one_place = build_map(tiny_G, TinyClassifier(), MapConfig(samples=60, batch=25, psi=0.0, tsne=QUICK))
     assert torch.equal(one_place.coords, torch.zeros(60, 2))  # t-SNE of 60 equal points: one place, not NaN
+    with pytest.raises(ValueError, match="not finite"):  # NaN features (a diverged generator) are not one place
+        tsne(torch.full((60, 8), math.nan), QUICK)
 
 
 def test_lonely_real_share_finds_real_images_far_from_every_sample():

@@ -73,7 +73,11 @@ def map_tab(explorer: Explorer) -> None:
     if key not in results:
         if not st.button("Draw the map", key="map-run", type="primary"):
             return
-        results[key] = _draw(explorer, classifier.model, cfg, overlay)
+        try:
+            results[key] = _draw(explorer, classifier.model, cfg, overlay)
+        except ValueError as err:  # e.g. a generator whose outputs are NaN
+            st.error(f"Could not draw the map: {err}")
+            return
         while len(results) > KEPT_MAPS:
             results.pop(next(iter(results)))
     result, real_source, seconds = results[key]

@@ -38,7 +38,11 @@ def watchdog_rollback(run: RunDirectory, finding, records: list[dict], status: d
     if epoch is None:
         return
     path = snapshot_path(run, epoch)
-    healthy_lr = _snapshot_lr(str(run.path), epoch, path.stat().st_mtime if path.exists() else 0.0)
+    try:
+        modified = path.stat().st_mtime
+    except FileNotFoundError:  # thinned away (runs/snapshots.py) since it was listed
+        return
+    healthy_lr = _snapshot_lr(str(run.path), epoch, modified)
     lr = min(finding.suggested_lr, lower_lr(healthy_lr) if healthy_lr else finding.suggested_lr)
     if st.button(
         f"Roll back to epoch {epoch} with learning rate {lr:g}",
@@ -81,7 +85,8 @@ def rollback_control(run: RunDirectory, state: str, config: dict, status: dict) 
 
 def _collapse_rollback(run: RunDirectory, epochs: list[int], config: dict, status: dict) -> None:
     """When the newest quality scores say one class makes most samples (mode collapse, quality/score.py's
-    `collapsed`), offer to roll back to the best-scored snapshot before the collapse began, at half the rate."""
+    `collapsed`), offer to roll back to the best-scored snapshot before the collapse began, at half the rate
+    (watchdog.lower_lr)."""
     per_epoch = status.get("steps_per_epoch")
     records = run.read_quality()
     if not records or records[-1].get("collapsed") is not True or not isinstance(per_epoch, int) or per_epoch <= 0:
@@ -114,8 +119,14 @@ def _roll_back_when_stopped(run: RunDirectory, epoch: int, lr: float) -> None:
 def rollback_after_stop(run: RunDirectory) -> None:
     """Carry out a rollback that waited for the run to stop."""
     pending = st.session_state.pop(f"pending-rollback:{run.path}", None)
-    if pending is not None:
-        _roll_back(run, *pending)
+    if pending is None:
+        return
+    epoch, lr = pending
+    epochs = snapshot_epochs(run)
+    earlier = [e for e in epochs if e <= epoch]
+    if epoch not in epochs and earlier:  # thinned away while the run trained on to its stop: the nearest before
+        epoch = earlier[-1]  # (the run's status then says which epoch it was rolled back to)
+    _roll_back(run, epoch, lr)
 
 
 def _roll_back(run: RunDirectory, epoch: int, lr: float | None) -> None:

@@ -172,6 +172,8 @@ def tsne(
 
 def _embed(x: torch.Tensor, cfg: TsneConfig, progress: Callable[[int, int], None] | None) -> torch.Tensor:
     n = len(x)
+    if not torch.isfinite(x).all():
+        raise ValueError("t-SNE was given values that are not finite numbers (a generator whose outputs are NaN?)")
     if n < 3 or not (x - x[0]).abs().max() > 0:
         return torch.zeros(n, 2)  # nothing to arrange (too few points, or all the same, e.g. truncated at ψ = 0)
     p = joint_affinities(x, cfg)

@@ -10,6 +10,7 @@ the only score such a run has, and the file says what the score was.
 from __future__ import annotations
 
 import math
+from typing import TypeGuard
 
 from dcgan.data.loading import drawing_version
 from dcgan.runs.directory import RunDirectory
@@ -24,13 +25,13 @@ class BestGenerator:
         self.run, self.dataset = run, dataset
         self.path = run.path / BEST_NAME
         # A resumed run's scores so far (those after its checkpoint are gone, and with them a later best file).
-        scores = [r[SCORE_KEY] for r in run.read_quality() if _usable(r.get(SCORE_KEY))]
+        scores = [r[SCORE_KEY] for r in run.read_quality() if is_usable_score(r.get(SCORE_KEY))]
         self.best = min(scores) if scores and self.path.exists() else math.inf
 
     def consider(self, record: dict, G, steps_per_epoch: int) -> bool:
         """Write best_generator.pt from `G` if `record` (a quality.jsonl line) beats the best so far."""
         score = record.get(SCORE_KEY)
-        if not isinstance(score, (int, float)) or not _usable(score) or score >= self.best:
+        if not isinstance(score, (int, float)) or not is_usable_score(score) or score >= self.best:
             return False
         self.best = score
         best = {SCORE_KEY: score, "epoch": record["epoch"], "step": record["step"]}
@@ -50,12 +51,5 @@ class BestGenerator:
         return True
 
 
-def _usable(score) -> bool:
+def is_usable_score(score) -> TypeGuard[float]:
     return isinstance(score, (int, float)) and not isinstance(score, bool) and math.isfinite(score)
-
-
-def best_scored_epoch(quality: list[dict], steps_per_epoch: int) -> int | None:
-    """The epoch end with the best usable score in `quality` (quality.jsonl's lines), or None."""
-    scored = [r for r in quality if _usable(r.get(SCORE_KEY)) and isinstance(r.get("step"), int)]
-    at_epoch_ends = [r for r in scored if r["step"] % steps_per_epoch == 0]
-    return min(at_epoch_ends, key=lambda r: r[SCORE_KEY])["step"] // steps_per_epoch if at_epoch_ends else None

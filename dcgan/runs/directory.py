@@ -10,7 +10,7 @@ runs/<name>/
   quality.jsonl   one JSON object per epoch: the samples' scores in a classifier's features (quality/score.py)
   generator.pt    the generator alone with its config, when finished or stopped (G's average when ema_half_life is on)
   best_generator.pt  the generator at the best quality score so far, its score, epoch and step inside (runs/best.py)
-  snapshots/      epoch0003.pt ...: G and D at each epoch's end, half precision, to roll back to (runs/snapshots.py)
+  snapshots/      epoch0003.pt ...: G and D at epoch ends, half precision, to roll back to; thinned (runs/snapshots.py)
   lock.json       flock-ed by the one process training this run, which writes its pid in it (lock.py)
   STOP            created to ask the trainer to stop at the next step
   train.log       output of a run started in the background

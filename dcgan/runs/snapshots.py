@@ -39,8 +39,10 @@ BEST_NAME = "best_generator.pt"
 class SnapshotKeeping:
     """How many snapshots a long run keeps. One per epoch without end filled the disk on small datasets (1,000
     images: thousands of epochs; a 64 px snapshot is 12.7 MB), so older ones are thinned: the newest `recent`
-    epochs are all kept, and before them at most `older`, on a grid of epochs a power of two apart that widens
-    as the run grows. The grids nest, so a snapshot dropped would never have been kept later."""
+    epochs are all kept, and before them at most `older`, on the widest grid of epochs a power of two apart that
+    leaves no more than that. Thinned after each epoch, the older snapshots end up on wider grids than the newer
+    ones (after 5,000 epochs: every 256th to 3,840, then every 64th). The grids nest, so a snapshot dropped
+    would never have been kept later."""
 
     recent: int = 10
     older: int = 30

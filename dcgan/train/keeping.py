@@ -4,8 +4,10 @@ calls these at a few points; the rules live in those modules."""
 
 from __future__ import annotations
 
+import math
+
 from dcgan.fileio import atomic_save_torch
-from dcgan.runs.best import BestGenerator, best_scored_epoch
+from dcgan.runs.best import SCORE_KEY, BestGenerator, is_usable_score
 from dcgan.runs.snapshots import forget_after, snapshot_path, snapshot_state, thin_snapshots
 from dcgan.train.ema import EMA_KEY, GeneratorEma
 from dcgan.train.hacks import StepHacks
@@ -22,8 +24,12 @@ class Keeper:
             forget_after(training.run, training.step, training.steps_per_epoch)
         self.ema = GeneratorEma.create(training.G, t, checkpoint)
         self.best = BestGenerator(training.run, training.config.data.dataset) if writes else None
-        # The best-scored epoch's snapshot is never thinned away: the watchdog's rollback offers it.
-        self.best_epoch = best_scored_epoch(training.run.read_quality(), training.steps_per_epoch) if writes else None
+        # The best-scored epoch end's snapshot is never thinned away: the rollback offers it (suggest_epoch). Kept
+        # here from the run's scores, not from best_generator.pt, which a resume may have removed.
+        self.best_epoch: int | None = None
+        self.best_epoch_score = math.inf
+        for record in training.run.read_quality() if writes else []:
+            self._note_score(record)
 
     @property
     def sampling_G(self):
@@ -73,6 +79,14 @@ class Keeper:
 
     def consider_best(self, record: dict) -> None:
         """best_generator.pt when the new quality score beats the run's best so far."""
-        spe = self.training.steps_per_epoch
-        if self.best is not None and self.best.consider(record, self.sampling_G, spe) and record["step"] % spe == 0:
-            self.best_epoch = record["step"] // spe
+        if self.best is not None:
+            self.best.consider(record, self.sampling_G, self.training.steps_per_epoch)
+        self._note_score(record)
+
+    def _note_score(self, record: dict) -> None:
+        """Follow the best score at an epoch's end (one with a snapshot), whatever best_generator.pt holds."""
+        steps_per_epoch, step, score = self.training.steps_per_epoch, record.get("step"), record.get(SCORE_KEY)
+        if not (isinstance(step, int) and step % steps_per_epoch == 0 and is_usable_score(score)):
+            return
+        if score < self.best_epoch_score:
+            self.best_epoch, self.best_epoch_score = step // steps_per_epoch, score
