@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from dcgan.config import ModelConfig
-from dcgan.latent.sample_map import MapConfig, SampleMap, build_map, lonely_real_share
+from dcgan.latent.sample_map import MapConfig, SampleMap, build_map, lonely_real_share, pictured_samples
 from dcgan.latent.tsne import (
     TsneConfig,
     conditional_affinities,
@@ -223,3 +223,16 @@ def test_a_click_on_the_map_loads_that_sample_into_the_sliders(runs_dir, monkeyp
     widget(at, "map-run").click().run()
     assert not at.exception and any(c.key == "map-chart-pca-0" for c in at.get("plotly_chart"))
     assert any("principal components 1 and 2" in c.value for c in at.caption)
+    # Pictures on the map: samples drawn at their places, spread one per part of the map
+    widget(at, "map-pictures").set_value(True).run()
+    (chart,) = [c for c in at.get("plotly_chart") if c.key == "map-chart-pca-0"]
+    pictures = json.loads(chart.proto.spec)["layout"]["images"]
+    assert 10 < len(pictures) <= 144 and all(p["source"].startswith("data:image/png;base64,") for p in pictures)
+
+
+def test_pictures_spread_one_per_occupied_cell_nearest_its_centre():
+    clustered = torch.cat([torch.randn(500, 2) * 0.01, torch.randn(500, 2) * 0.01 + 10])  # two tight clusters
+    chosen = pictured_samples(clustered, cells=4)
+    assert len(chosen) == 2 and {i // 500 for i in chosen} == {0, 1}  # one per cluster, not 144 on one spot
+    grid = torch.tensor([[x, y] for x in range(8) for y in range(8)], dtype=torch.float)
+    assert len(pictured_samples(grid, cells=4)) == 16 and pictured_samples(torch.zeros(0, 2), 4) == []

@@ -7,6 +7,7 @@ custom component. The click shows the picture instead, beside the map, in the sa
 
 from __future__ import annotations
 
+import base64
 import time
 from functools import partial
 
@@ -15,7 +16,10 @@ import streamlit as st
 import torch
 
 from dcgan.errors import DatasetUnavailable
-from dcgan.latent.sample_map import MapConfig, SampleMap, build_map, lonely_real_share
+from dcgan.images import image_grid, png_bytes
+from dcgan.latent.explore import generate
+from dcgan.latent.sample_map import MapConfig, PicturesConfig, SampleMap, build_map, lonely_real_share, pictured_samples
+from dcgan.latent.truncation import truncate
 from dcgan.progress import format_duration
 from ui.latent_common import PSI_KEY, SECTION_KEY, Explorer, load_into_sliders, real_images_for
 
@@ -68,6 +72,10 @@ def map_tab(explorer: Explorer) -> None:
         "generator misses a mode",
         key="map-real",
     )
+    pictures = st.toggle(
+        "Pictures on the map: a sample drawn at its place in each part of the map (hover and click still work)",
+        key="map-pictures",
+    )
     results = st.session_state.setdefault(RESULTS_KEY, {})
     key = (explorer.key, cfg.method, overlay, cfg.psi)
     if key not in results:
@@ -86,7 +94,11 @@ def map_tab(explorer: Explorer) -> None:
     with chart_col:
         picked = st.session_state.get(PICKED_KEY)
         st.plotly_chart(
-            _map_figure(result, picked[0] if picked and torch.equal(picked[2], result.z[picked[0]]) else None),
+            _map_figure(
+                result,
+                picked[0] if picked and torch.equal(picked[2], result.z[picked[0]]) else None,
+                _pictures(explorer, result) if pictures else None,
+            ),
             on_select=partial(_load_picked, chart_key, result),
             selection_mode="points",
             key=chart_key,
@@ -196,8 +208,28 @@ def _explanation(result: SampleMap, real_source: str | None, seconds: float, tsn
     return words + f" Drawn, classified and placed in {seconds:.1f} s."
 
 
-def _map_figure(result: SampleMap, picked: int | None = None) -> go.Figure:
+def _pictures(explorer: Explorer, result: SampleMap) -> list[tuple[float, float, str]]:
+    """(x, y, PNG data URI) of the samples pictured_samples spreads over the map, drawn as the map drew them (eval
+    mode, the map's ψ), not with the page's batch-norm switch."""
+    chosen = pictured_samples(result.coords, PicturesConfig().cells)
+    images = generate(explorer.G, truncate(result.z[chosen], result.psi))
+    pngs = [png_bytes(image_grid(image[None], padding=0)) for image in images]
+    uris = [f"data:image/png;base64,{base64.b64encode(png).decode()}" for png in pngs]
+    return [(*result.coords[i].tolist(), uri) for i, uri in zip(chosen, uris)]
+
+
+def _map_figure(
+    result: SampleMap, picked: int | None = None, pictures: list[tuple[float, float, str]] | None = None
+) -> go.Figure:
     fig = go.Figure()
+    if pictures:
+        spread = (result.coords.max(0).values - result.coords.min(0).values).max().item()
+        size = PicturesConfig().size * spread
+        for x, y, uri in pictures:
+            fig.add_layout_image(
+                source=uri, xref="x", yref="y", x=x, y=y, sizex=size, sizey=size,
+                xanchor="center", yanchor="middle", layer="below", sizing="contain",
+            )  # fmt: skip
     if result.real_coords is not None:
         labels = result.real_labels.tolist() if result.real_labels is not None else ["?"] * len(result.real_coords)
         fig.add_trace(

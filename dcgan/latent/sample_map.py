@@ -45,6 +45,15 @@ class MapConfig:
 
 
 @dataclass
+class PicturesConfig:
+    """Pictures on the map (as the TensorBoard projector shows its sprites): one sample per cell of a cells x cells
+    grid over the map, the one nearest the cell's centre, drawn at its place."""
+
+    cells: int = 12  # per side: at most 144 pictures, about one per cluster part at 2,000 samples
+    size: float = 0.07  # each picture's width as a share of the map's wider side
+
+
+@dataclass
 class SampleMap:
     z: torch.Tensor  # (N, z_dim) each point's z
     coords: torch.Tensor  # (N, 2) its place on the map
@@ -188,3 +197,21 @@ def lonely_real_share(result: SampleMap) -> float | None:
     d[:, len(result.coords) :].fill_diagonal_(float("inf"))  # a real image is not its own neighbour
     nearest = d.topk(min(result.neighbours, len(points) - 1), largest=False).indices
     return (nearest >= len(result.coords)).all(1).float().mean().item()
+
+
+def pictured_samples(coords: torch.Tensor, cells: int) -> list[int]:
+    """The samples to draw as pictures: for each cell of a cells x cells grid over the bounding box of `coords`
+    (N, 2) that holds any, the sample nearest the cell's centre; so the pictures spread over the map evenly
+    instead of piling up in its dense clusters."""
+    if not len(coords):
+        return []
+    low, high = coords.min(0).values, coords.max(0).values
+    width = (high - low).clamp_min(1e-12) / cells
+    cell = ((coords - low) / width).floor().clamp(0, cells - 1).long()  # (N, 2)
+    centre = low + (cell.float() + 0.5) * width
+    distance = (coords - centre).norm(dim=1)
+    nearest: dict[tuple[int, int], int] = {}
+    for i, (key, d) in enumerate(zip(map(tuple, cell.tolist()), distance.tolist())):
+        if key not in nearest or d < distance[nearest[key]].item():
+            nearest[key] = i
+    return sorted(nearest.values())
