@@ -3,7 +3,7 @@
 runs/<name>/
   config.json     every setting (RunConfig), the package version, the device used
   metrics.jsonl   one JSON object per logging interval, appended and flushed line by line
-  samples/        step0000390.png ... grids from the run's fixed latent batch
+  samples/        step0000390.png ... grids from the run's fixed latent batch; thinned (runs/sample_grids.py)
   reals.png       a grid of the training images, for comparison
   checkpoint.pt   everything needed to resume (nets, optimizers, step, RNG states, fixed z)
   status.json     state, progress, speed, ETA, last error; rewritten atomically
@@ -224,8 +224,11 @@ class RunDirectory:
         return clean_status(raw)
 
     # samples/ ------------------------------------------------------------------------------------
+    def sample_path(self, step: int) -> Path:
+        return self.samples_dir / f"step{step:07d}.png"
+
     def save_sample(self, step: int, image) -> Path:
-        path = self.samples_dir / f"step{step:07d}.png"
+        path = self.sample_path(step)
         atomic_save_image(path, image)
         return path
 

@@ -1,6 +1,6 @@
 """What a run keeps besides its checkpoint: the average of G's weights (train/ema.py), a snapshot of G and D at
-each epoch's end (runs/snapshots.py) and the generator at its best quality score (runs/best.py). The trainer
-calls these at a few points; the rules live in those modules."""
+each epoch's end (runs/snapshots.py), its sample grids (runs/sample_grids.py) and the generator at its best
+quality score (runs/best.py). The trainer calls these at a few points; the rules live in those modules."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ import math
 
 from dcgan.fileio import atomic_save_torch
 from dcgan.runs.best import SCORE_KEY, BestGenerator, is_usable_score
+from dcgan.runs.sample_grids import SampleGrids
 from dcgan.runs.snapshots import forget_after, snapshot_path, snapshot_state, thin_snapshots
+from dcgan.runs.tensorboard_log import SAMPLES_TAG
 from dcgan.train.ema import EMA_KEY, GeneratorEma
 from dcgan.train.hacks import StepHacks
 
@@ -24,6 +26,7 @@ class Keeper:
             forget_after(training.run, training.step, training.steps_per_epoch)
         self.ema = GeneratorEma.create(training.G, t, checkpoint)
         self.best = BestGenerator(training.run, training.config.data.dataset) if writes else None
+        self.grids = SampleGrids(training.run, training.steps_per_epoch)
         # The best-scored epoch end's snapshot is never thinned away: the rollback offers it (suggest_epoch). Kept
         # here from the run's scores, not from best_generator.pt, which a resume may have removed.
         self.best_epoch: int | None = None
@@ -76,6 +79,12 @@ class Keeper:
             thin_snapshots(run, keep)
 
         training.writes_in_background.submit(write_and_thin)
+
+    def save_grid(self, step: int, grid, board) -> None:
+        """samples/stepNNNNNNN.png, and into TensorBoard's file when the thinning of long runs keeps it there."""
+        path, to_board = self.grids.save(step, grid)
+        if to_board:
+            board.image(SAMPLES_TAG, step, path)
 
     def consider_best(self, record: dict) -> None:
         """best_generator.pt when the new quality score beats the run's best so far."""

@@ -27,7 +27,7 @@ from dcgan.runs.checkpoint import checkpoint_state, cpu_copy, load_checkpoint
 from dcgan.runs.directory import RunDirectory
 from dcgan.runs.generator_file import export_generator
 from dcgan.runs.records import Metric
-from dcgan.runs.tensorboard_log import SAMPLES_TAG, TensorBoardLog, run_hparams
+from dcgan.runs.tensorboard_log import TensorBoardLog, run_hparams
 from dcgan.train.background_writes import BackgroundWrites
 from dcgan.train.distributed import Solo
 from dcgan.train.failures import record_failure
@@ -127,7 +127,7 @@ class _Training:
 
                 atomic_save_image(run.reals_path, image_grid(reals))
         run.discard_after(self.step)
-        self.keeper = Keeper(self, checkpoint)  # G's average, epoch snapshots, best_generator.pt (train/keeping.py)
+        self.keeper = Keeper(self, checkpoint)  # G's average, snapshots, grids, best_generator.pt (train/keeping.py)
         team.seed_noise(t.seed, self.step)
         recorded = team.record(raw := run.read_config(), t.batch_size, t.sync_batchnorm)
         if recorded != raw:  # several processes say how many, and a run resumed by one drops that
@@ -326,10 +326,8 @@ class _Training:
             images = cpu_copy(G(self.fixed_z.to(self.device)).float())
         self.keeper.back_to_training(G)
 
-        def write(step: int = self.step) -> None:
-            self.board.image(SAMPLES_TAG, step, self.run.save_sample(step, image_grid(images)))
-
-        self.writes_in_background.submit(write)
+        step, board = self.step, self.board
+        self.writes_in_background.submit(lambda: self.keeper.save_grid(step, image_grid(images), board))
 
     def _checkpoint(self, wait: bool = False) -> None:
         if not self.writes:
