@@ -29,6 +29,7 @@ def widget(at: AppTest, key: str):
         at.multiselect,
         at.button,
         at.slider,
+        at.select_slider,
         at.radio,
     ):
         for element in group:

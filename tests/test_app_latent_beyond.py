@@ -100,11 +100,11 @@ def test_memorisation_checks_run_on_a_runs_generator(runs_dir):
     widget(at, "mem-pools-run").click().run()
     assert not at.exception
     assert any("of 2,000 samples lie nearer a training image" in i.value for i in [*at.info, *at.warning])
-    widget(at, "mem-images").set_value(8).run()
+    widget(at, "mem-images").set_value(16).run()
     widget(at, "mem-steps").set_value(50).run()
     widget(at, "mem-projection-run").click().run()
     assert not at.exception
-    assert any("Cannot tell from so few images" in i.value for i in at.info)  # 8 images: no verdict
+    assert any("Cannot tell from so few images" in i.value for i in at.info)  # 16 images: no verdict
 
 
 def test_without_a_classifier_of_its_own_dataset_the_page_says_why(runs_dir):

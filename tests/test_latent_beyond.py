@@ -171,6 +171,14 @@ def test_reconstruction_gap_numbers_on_a_toy_case():
     assert not few.reliable and few.verdict().startswith("Cannot tell")
 
 
+def test_the_projection_check_compares_as_many_images_of_each_set_as_the_smaller_has(small_G):
+    from dcgan.latent.memorisation import MemorisationConfig, reconstruction_gap
+
+    images = torch.rand(60, 3, 16, 16, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    result = reconstruction_gap(small_G, images[:10], images[10:], MemorisationConfig(images=40, steps=2))
+    assert len(result.train_errors) == len(result.held_out_errors) == 10  # a run of 10 images: 10 + 10, not 10 + 40
+
+
 # -- batch norm modes ----------------------------------------------------------------------------------------
 def test_train_mode_depends_on_the_batch_mates_and_leaves_the_running_statistics(small_G):
     z = seeded_z(5, 1, 12)

@@ -24,6 +24,7 @@ from dcgan.latent.memorisation import (
 from ui.latent_common import Explorer, progress_callback, real_images_for
 
 NEIGHBOURS = 5  # nearest training images shown per kind of distance
+IMAGE_COUNTS = (16, 32, 48, 96, 128, 256, 512, 1000)  # the projection check's choices of images per set
 NEIGHBOUR_POOL = 5000  # training images searched for a sample's nearest (the first ones; all are training images)
 
 
@@ -108,7 +109,14 @@ def _recovery_gap(explorer: Explorer, real) -> None:
         "projected into z by gradient descent; a generator that memorised recovers training images much better."
     )
     c1, c2 = st.columns(2)
-    images = c1.slider("Images of each set", 8, 128, MemorisationConfig().images, 8, key="mem-images")
+    images = c1.select_slider(
+        "Images of each set",
+        IMAGE_COUNTS,
+        MemorisationConfig().images,
+        key="mem-images",
+        help="More images, a smaller standard error: a gap of 1.08x showed clearly only with 1,000 of each "
+        "(about 3 minutes at 16 px on a 2-core CPU, longer at 32 px).",
+    )
     steps = c2.slider("Steps per projection", 50, 400, MemorisationConfig().steps, 50, key="mem-steps")
     cfg = MemorisationConfig(images=images, steps=steps)
     result = _checked(

@@ -120,9 +120,10 @@ def reconstruction_gap(
     steps."""
     cfg = cfg or MemorisationConfig()
     search = ProjectionConfig(steps=cfg.steps, starts=cfg.starts, seed=cfg.seed)
+    count = min(cfg.images, len(train), len(held_out))  # as many of each: a run of 100 images gives 100 + 100
     errors = []
     for part, images in enumerate((train, held_out)):
-        chosen = to_unit(pick(images, cfg.images, cfg.seed + part))
+        chosen = to_unit(pick(images, count, cfg.seed + part))
         step_progress = (lambda i, n, part=part: progress(part * n + i, 2 * n)) if progress else None
         errors.append(project_many(G, chosen, None, search, step_progress))
     return compare_errors(*errors)
