@@ -115,12 +115,12 @@ def _recovery_gap(explorer: Explorer, real) -> None:
         MemorisationConfig().images,
         key="mem-images",
         help="More images, a smaller standard error: a gap of 1.08x showed clearly only with 1,000 of each "
-        "(about 3 minutes at 16 px on a 2-core CPU, longer at 32 px).",
+        "(41 s at 16 px on a 2-core CPU, about 3 minutes at 32 px).",
     )
     steps = c2.slider("Steps per projection", 50, 400, MemorisationConfig().steps, 50, key="mem-steps")
     cfg = MemorisationConfig(images=images, steps=steps)
     result = _checked(
-        f"Project {images} training and {images} held-out images",
+        f"Project {images:,} training and {images:,} held-out images",
         "mem-projection",
         (explorer.key, images, steps),
         "Projecting (steps of both sets)",
@@ -144,10 +144,10 @@ def _recovery_gap(explorer: Explorer, real) -> None:
     )
     st.plotly_chart(fig, key="mem-histogram")
     st.caption(
-        f"How measured: {cfg.images} training images (picked at random from the first {len(real.train):,}) and "
-        f"{cfg.images} held-out test images, each projected with {cfg.steps} Adam steps from {cfg.starts} random "
-        "starts (pixels at three scales, no discriminator, so every generator is measured alike); the best error "
-        "is kept. "
+        f"How measured: {result.images:,} training images (picked at random from the first {len(real.train):,}) "
+        f"and {result.images:,} held-out test images, each projected with {cfg.steps} Adam steps from {cfg.starts} "
+        "random starts (pixels at three scales, no discriminator, so every generator is measured alike); the best "
+        "error is kept. "
         f"The gap's ± is one standard error; under {MIN_RELIABLE_IMAGES} images per set the page makes no call. "
         "The training images must be the ones this generator saw: for a file outside a run, that is assumed."
     )

@@ -80,6 +80,11 @@ class MemorisationResult:
     ratio: float  # mean held-out error / mean training error
 
     @property
+    def images(self) -> int:
+        """Images projected of each set (both the same count)."""
+        return len(self.train_errors)
+
+    @property
     def reliable(self) -> bool:
         return min(len(self.train_errors), len(self.held_out_errors)) >= MIN_RELIABLE_IMAGES
 
@@ -92,7 +97,7 @@ class MemorisationResult:
         numbers = (
             f"training images are recovered with mean squared error {self.train_errors.mean():.4f}, held-out ones "
             f"{self.held_out_errors.mean():.4f}: gap {self.gap:+.4f} ± {self.standard_error:.4f} (one standard "
-            f"error), held-out / training {self.ratio:.2f}×, over {n} images each"
+            f"error), held-out / training {self.ratio:.2f}×, over {n:,} images each"
         )
         if not self.reliable:
             return f"Cannot tell from so few images ({numbers}); use at least {MIN_RELIABLE_IMAGES} of each."
