@@ -236,3 +236,5 @@ def test_pictures_spread_one_per_occupied_cell_nearest_its_centre():
     assert len(chosen) == 2 and {i // 500 for i in chosen} == {0, 1}  # one per cluster, not 144 on one spot
     grid = torch.tensor([[x, y] for x in range(8) for y in range(8)], dtype=torch.float)
     assert len(pictured_samples(grid, cells=4)) == 16 and pictured_samples(torch.zeros(0, 2), 4) == []
+    with_nan = torch.cat([torch.tensor([[math.nan, 0.0]]), clustered])
+    assert sorted(i - 1 for i in pictured_samples(with_nan, cells=4)) == sorted(chosen)  # the NaN point is skipped

@@ -1,39 +1,46 @@
-"""A long run's sample grids are thinned to evenly spaced epochs (dcgan/runs/sample_grids.py), so a small dataset's
-thousands of short epochs do not fill the disk, and TensorBoard's file gets only grids on the spacing."""
+"""A long run's sample grids are thinned to one per span of steps (dcgan/runs/sample_grids.py), so a small dataset's
+thousands of short epochs do not fill the disk, and TensorBoard's file gets only the grids that start a span."""
 
 import pytest
 from conftest import tiny_config
 
 from dcgan.runs.directory import RunDirectory
 from dcgan.runs.manage import create_run
-from dcgan.runs.sample_grids import GridKeeping, SampleGrids, grid_spacing
+from dcgan.runs.sample_grids import GridKeeping, SampleGrids, grids_kept, span_steps
 from dcgan.train.trainer import train_run
 
 
-def test_the_spacing_is_a_power_of_two_of_epochs_that_leaves_at_most_the_limit():
+def test_spans_are_the_smallest_power_of_two_that_cuts_the_run_into_at_most_the_limit():
     keeping = GridKeeping(most=10)
-    assert grid_spacing(list(range(1, 11)), 4, keeping) == 1  # all fit: all kept, mid-epoch ones too
-    epochs_of_4 = [4 * e for e in range(1, 41)]  # 40 epoch ends
-    assert grid_spacing(epochs_of_4, 4, keeping) == 16  # every 4th epoch: 10 grids
-    assert grid_spacing([16, 32, 160], 4, keeping) == 16  # from the run's epochs so far, not the grids left
-    assert grid_spacing(list(range(1, 13)), 4, keeping) == 4  # too many mid-epoch grids: epoch ends only
+    assert span_steps(9, keeping) == 1  # steps 0-9: ten spans of one step, every grid kept
+    assert span_steps(10, keeping) == 2 and span_steps(159, keeping) == 16 and span_steps(160, keeping) == 32
+    assert grids_kept([4, 8, 12, 16, 20], keeping) == [4, 8, 12, 16, 20]  # span 2: each alone in its span
+    assert grids_kept(list(range(1, 41)), keeping) == [1, 8, 16, 24, 32, 40]  # steps 0-40 need spans of 8
 
 
-def test_grids_saved_one_by_one_stay_bounded_evenly_spaced_and_the_newest_is_kept(tmp_path):
+def _saved_one_by_one(tmp_path, steps, most):
     run = RunDirectory(tmp_path / "run")
     run.samples_dir.mkdir(parents=True)
-    grids = SampleGrids(run, steps_per_epoch=3, keeping=GridKeeping(most=8))
-    to_board = []
-    for step in range(3, 3 * 100 + 1, 3):  # 100 epochs of 3 steps, a grid at each end
+    grids, to_board = SampleGrids(run, GridKeeping(most=most)), []
+    for step in steps:
         path, board = grids.save(step, _image())
-        to_board.append(step) if board else None
-        kept = [s for s, _ in run.samples()]
-        assert kept[-1] == step and len(kept) <= 9 and kept == grids.steps
-    older = kept[:-1]
-    gaps = {b - a for a, b in zip(older, older[1:])}
-    assert len(gaps) == 1 and gaps.pop() % 3 == 0 and len(older) >= 4  # one spacing, whole epochs
-    assert set(older) <= set(to_board)  # every grid kept went to TensorBoard too
-    assert to_board[:9] == [*range(3, 25, 3), 30] and len(to_board) < 40  # all at first, then fewer and fewer
+        to_board += [step] if board else []
+        on_disk = [s for s, _ in run.samples()]
+        assert on_disk[-1] == step and len(on_disk) <= most + 1 and on_disk == grids.steps
+    return on_disk, to_board
+
+
+def test_epoch_end_grids_stay_bounded_spread_evenly_and_the_kept_ones_went_to_tensorboard(tmp_path):
+    kept, to_board = _saved_one_by_one(tmp_path, range(3, 3 * 1000 + 1, 3), most=8)  # 1,000 epochs of 3 steps
+    gaps = [b - a for a, b in zip(kept[:-1], kept[1:-1])]
+    assert len(kept) >= 5 and max(gaps) - min(gaps) <= 3  # as even as epochs of 3 steps allow
+    assert set(kept[:-1]) <= set(to_board) and to_board[:3] == [3, 6, 9] and len(to_board) < 60
+
+
+def test_slow_hardwares_mid_epoch_grids_are_thinned_evenly_not_wiped(tmp_path):
+    # one epoch of 50,000 steps, a grid every 100 (about every 30 s on slow hardware): no epoch end to keep
+    kept, _ = _saved_one_by_one(tmp_path, range(100, 45_001, 100), most=20)
+    assert len(kept) >= 10 and kept[0] == 100  # the early grids, which a timelapse needs most, are there
 
 
 def test_a_resumed_run_carries_on_from_the_grids_it_has(tmp_path):
@@ -41,24 +48,22 @@ def test_a_resumed_run_carries_on_from_the_grids_it_has(tmp_path):
     run.samples_dir.mkdir(parents=True)
     for step in range(2, 42, 2):
         run.save_sample(step, _image())
-    grids = SampleGrids(run, steps_per_epoch=2, keeping=GridKeeping(most=8))  # 20 grids on disk, 8 allowed
-    grids.save(42, _image())
-    kept = [s for s, _ in run.samples()]
-    assert kept[-1] == 42 and len(kept) <= 9 and all(s % 2 == 0 for s in kept)
+    SampleGrids(run, GridKeeping(most=8)).save(42, _image())  # 20 grids on disk, 8 allowed
+    assert [s for s, _ in run.samples()] == [2, 8, 16, 24, 32, 40, 42]  # spans of 8 steps: 0-7, 8-15, ...
 
 
 @pytest.mark.slow
-def test_a_run_of_many_short_epochs_keeps_few_grids_and_tensorboard_gets_the_spaced_ones(runs_dir, monkeypatch):
+def test_a_run_of_many_short_epochs_keeps_few_grids_and_tensorboard_gets_the_kept_ones(runs_dir, monkeypatch):
     import dcgan.train.keeping as keeping
 
-    monkeypatch.setattr(keeping, "SampleGrids", lambda run, spe: SampleGrids(run, spe, GridKeeping(most=6)))
+    monkeypatch.setattr(keeping, "SampleGrids", lambda run: SampleGrids(run, GridKeeping(most=6)))
     run = create_run(tiny_config("many", epochs=40, limit=64, score_samples=0))  # 2 steps an epoch
     assert train_run(run)["state"] == "finished"
     kept = [s for s, _ in run.samples()]
-    assert kept == [16, 32, 48, 64, 80]  # 40 epochs into 6: every 8th epoch (16 steps), evenly
+    assert kept == [2, 16, 32, 48, 64, 80]  # 80 steps into spans of 16
     board_steps = _board_image_steps(run)
     if board_steps is not None:
-        assert set(kept[:-1]) <= set(board_steps) and len(board_steps) < 40
+        assert set(kept) <= set(board_steps) and len(board_steps) < 40  # the last grid too, at the run's end
 
 
 def _image():

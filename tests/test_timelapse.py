@@ -81,6 +81,29 @@ def test_a_damaged_grid_is_left_out_with_a_note(tmp_path):
     assert Image.open(io.BytesIO(data)).n_frames == 2
 
 
+def test_grids_thinned_away_while_a_timelapse_is_made_are_left_out_quietly(tmp_path, monkeypatch):
+    """A long run's trainer deletes older grids as it saves new ones (runs/sample_grids.py): one gone between the
+    listing and the reading is skipped, and one gone after the reading is already held in memory."""
+    from pathlib import Path
+
+    from dcgan.runs.timelapse import frame_images, run_timelapse
+
+    run = fake_run(tmp_path, "a", 64, [10, 20, 30], steps_per_epoch=10)
+    read = Path.read_bytes
+
+    def thinned_meanwhile(path):
+        if path.name == "step0000020.png":
+            path.unlink()  # deleted by the trainer after run.samples() listed it
+        return read(path)
+
+    monkeypatch.setattr(Path, "read_bytes", thinned_meanwhile)
+    timelapse = run_timelapse(run)
+    monkeypatch.undo()
+    assert [f.step for f in timelapse.frames] == [10, 30] and timelapse.notes == []
+    (run.samples_dir / "step0000010.png").unlink()  # thinned after the reading
+    assert len(frame_images(timelapse)) == 2
+
+
 def test_the_gif_holds_every_grid_labelled_and_the_last_longest(tmp_path):
     from dcgan.runs.timelapse import TimelapseConfig, timelapse_bytes
 

@@ -107,7 +107,7 @@ def compare_samples(names: list[str]) -> None:
         frame = t.frames[index]
         ended = " · its last grid" if index == len(t.frames) - 1 and (frame.images_seen or 0) < moment else ""
         caption = f"{t.run_name} · {frame.label()}{ended}"
-        column.image(str(frame.path), caption=caption, width="stretch", output_format="PNG")
+        column.image(frame.png, caption=caption, width="stretch", output_format="PNG")
     notes = [f"{t.run_name}: {note}" for t in timelapses for note in t.notes]
     if notes:
         st.caption(" ".join(f"⚠️ {n}." for n in notes))

@@ -27,6 +27,7 @@ COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e
 PLACEMENTS = {"t-SNE: clusters by digit": "tsne", "PCA: axes that mean the same everywhere": "pca"}
 STAGE_WORDS = {"drawing": "Drawing samples", "classifying": "Classifying", "embedding": "Placing them"}
 RESULTS_KEY = "map-results"  # (generator, placement, overlay, ψ) -> (SampleMap, real images' source, seconds)
+PICTURES_KEY = "map-pictures-drawn"  # the same keys as RESULTS_KEY -> the pictures on that map
 PICKED_KEY = "map-picked"  # (sample number, its label, its z): the sample last loaded from the map
 FRESH_PICK_KEY = "map-fresh-pick"  # set by the click's callback: the whole page must redraw once
 KEPT_MAPS = 4  # maps kept per session: switching placement or overlay back is instant
@@ -97,7 +98,7 @@ def map_tab(explorer: Explorer) -> None:
             _map_figure(
                 result,
                 picked[0] if picked and torch.equal(picked[2], result.z[picked[0]]) else None,
-                _pictures(explorer, result) if pictures else None,
+                _pictures(explorer, result, key) if pictures else None,
             ),
             on_select=partial(_load_picked, chart_key, result),
             selection_mode="points",
@@ -208,9 +209,18 @@ def _explanation(result: SampleMap, real_source: str | None, seconds: float, tsn
     return words + f" Drawn, classified and placed in {seconds:.1f} s."
 
 
-def _pictures(explorer: Explorer, result: SampleMap) -> list[tuple[float, float, str]]:
+def _pictures(explorer: Explorer, result: SampleMap, key) -> list[tuple[float, float, str]]:
     """(x, y, PNG data URI) of the samples pictured_samples spreads over the map, drawn as the map drew them (eval
-    mode, the map's ψ), not with the page's batch-norm switch."""
+    mode, the map's ψ), not with the page's batch-norm switch; made once per map (a click reruns this tab)."""
+    cache = st.session_state.setdefault(PICTURES_KEY, {})
+    if key not in cache:
+        cache[key] = _draw_pictures(explorer, result)
+        while len(cache) > KEPT_MAPS:
+            cache.pop(next(iter(cache)))
+    return cache[key]
+
+
+def _draw_pictures(explorer: Explorer, result: SampleMap) -> list[tuple[float, float, str]]:
     chosen = pictured_samples(result.coords, PicturesConfig().cells)
     images = generate(explorer.G, truncate(result.z[chosen], result.psi))
     pngs = [png_bytes(image_grid(image[None], padding=0)) for image in images]
@@ -223,8 +233,9 @@ def _map_figure(
 ) -> go.Figure:
     fig = go.Figure()
     if pictures:
-        spread = (result.coords.max(0).values - result.coords.min(0).values).max().item()
-        size = PicturesConfig().size * spread
+        placed = result.coords[torch.isfinite(result.coords).all(1)]
+        spread = (placed.max(0).values - placed.min(0).values).max().item() if len(placed) else 0.0
+        size = PicturesConfig().size * spread if spread > 0 else 1.0  # one point (or all in one): any size shows
         for x, y, uri in pictures:
             fig.add_layout_image(
                 source=uri, xref="x", yref="y", x=x, y=y, sizex=size, sizey=size,

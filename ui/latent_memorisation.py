@@ -115,12 +115,13 @@ def _recovery_gap(explorer: Explorer, real) -> None:
         MemorisationConfig().images,
         key="mem-images",
         help="More images, a smaller standard error: a gap of 1.08x showed clearly only with 1,000 of each "
-        "(41 s at 16 px on a 2-core CPU, about 3 minutes at 32 px).",
+        "(about 40 s at 16 px on a 2-core CPU, about 3 minutes at 32 px).",
     )
     steps = c2.slider("Steps per projection", 50, 400, MemorisationConfig().steps, 50, key="mem-steps")
     cfg = MemorisationConfig(images=images, steps=steps)
+    count = min(images, len(real.train), len(real.held_out))  # a run of 100 images: 100 of each
     result = _checked(
-        f"Project {images:,} training and {images:,} held-out images",
+        f"Project {count:,} training and {count:,} held-out images",
         "mem-projection",
         (explorer.key, images, steps),
         "Projecting (steps of both sets)",

@@ -6,6 +6,8 @@ what is new in the run folder (dcgan.runs.live.MetricsFollower); the rest of the
 
 from __future__ import annotations
 
+import bisect
+
 import streamlit as st
 
 from dcgan.data.folder import describe_skipped_report
@@ -193,12 +195,19 @@ def _samples(run: RunDirectory, status: dict) -> None:
     if not samples:
         st.info("The first sample grid appears after about 30 s of training, then at every epoch's end.")
         return
-    index = _sample_slider(run, len(samples))
+    index = _sample_slider(run, [step for step, _ in samples])
     step, path = samples[index - 1]
+    try:
+        png = path.read_bytes()
+    except FileNotFoundError:  # thinned away by the trainer since it was listed (runs/sample_grids.py)
+        step, path = samples[-1]
+        png = path.read_bytes() if path.exists() else b""
     per_epoch = status.get("steps_per_epoch")
     epoch = f" · epoch {step / per_epoch:.2f}" if per_epoch else ""
+    if not png:
+        return
     st.image(
-        str(path),
+        png,
         caption=f"Fixed latent batch at step {step:,}{epoch} ({index} of {len(samples)})",
         width="stretch",
         output_format="PNG",
@@ -209,24 +218,28 @@ def _samples(run: RunDirectory, status: dict) -> None:
             st.image(str(run.reals_path), width="stretch", output_format="PNG")
 
 
-def _sample_slider(run: RunDirectory, count: int) -> int:
-    """The grid shown (1-based): the newest, and each new one as it arrives, until the person moves the slider
-    back; then the grid they chose stays, however many arrive, until they move it to the end again.
+def _sample_slider(run: RunDirectory, steps: list[int]) -> int:
+    """The grid shown (1-based, of the grids at `steps`): the newest, and each new one as it arrives, until the
+    person moves the slider back; then the grid they chose stays, however many arrive, until they move it to the
+    end again. A long run thins its older grids (runs/sample_grids.py): the choice is kept as a step, and a
+    thinned one gives way to the nearest grid before it.
 
     The slider's range grows with each grid, and Streamlit makes a widget whose range changed a new widget that
     forgets its value (back to the first grid, for good): so the chosen grid is kept here and handed to each
     new slider through its key's session state."""
-    key, newest_key = f"sample:{run.path}", f"sample-newest:{run.path}"
-    chosen, newest = st.session_state.get(key), st.session_state.get(newest_key)
-    following = not isinstance(chosen, int) or chosen == newest or chosen > count
-    st.session_state[key] = count if following else chosen
-    st.session_state[newest_key] = count
-    if count == 1:
+    key, shown_key = f"sample:{run.path}", f"sample-steps:{run.path}"
+    shown = st.session_state.get(shown_key) or steps  # the grids the slider showed last time, its value's meaning
+    value = st.session_state.get(key)
+    chosen = shown[value - 1] if isinstance(value, int) and 1 <= value <= len(shown) else None
+    following = chosen is None or chosen == shown[-1]
+    st.session_state[key] = len(steps) if following else max(1, bisect.bisect_right(steps, chosen))
+    st.session_state[shown_key] = steps
+    if len(steps) == 1:
         return 1
     return st.slider(
         "Sample grid",
         1,
-        count,
+        len(steps),
         key=key,
         help="Every grid the run saved, from the same fixed latent batch: watch the samples form. At the right "
         "end it follows the newest grid; moved back, it stays on the grid you chose.",

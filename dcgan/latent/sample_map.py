@@ -203,15 +203,18 @@ def pictured_samples(coords: torch.Tensor, cells: int) -> list[int]:
     """The samples to draw as pictures: for each cell of a cells x cells grid over the bounding box of `coords`
     (N, 2) that holds any, the sample nearest the cell's centre; so the pictures spread over the map evenly
     instead of piling up in its dense clusters."""
-    if not len(coords):
+    finite = torch.isfinite(coords).all(1)
+    if not finite.any():
         return []
-    low, high = coords.min(0).values, coords.max(0).values
+    low, high = coords[finite].min(0).values, coords[finite].max(0).values
     width = (high - low).clamp_min(1e-12) / cells
     cell = ((coords - low) / width).floor().clamp(0, cells - 1).long()  # (N, 2)
     centre = low + (cell.float() + 0.5) * width
     distance = (coords - centre).norm(dim=1)
     nearest: dict[tuple[int, int], int] = {}
     for i, (key, d) in enumerate(zip(map(tuple, cell.tolist()), distance.tolist())):
+        if not finite[i]:
+            continue
         if key not in nearest or d < distance[nearest[key]].item():
             nearest[key] = i
     return sorted(nearest.values())

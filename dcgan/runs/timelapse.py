@@ -9,6 +9,8 @@ call these. MP4 needs PyAV (`pip install "dcgan-studio[video]"`), imported only 
 from __future__ import annotations
 
 import bisect
+import dataclasses
+import io
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +46,7 @@ class Frame:
     path: Path
     epoch: float | None  # step / steps per epoch, None when the run does not say its steps per epoch
     images_seen: int | None  # step × images per step, None when the run says neither its batch size nor it
+    png: bytes = b""  # the grid's file, read once: a long run thins its grids while a timelapse is made
 
     def label(self) -> str:
         """'epoch 2.50 · step 80 · 5,120 images'."""
@@ -100,27 +103,32 @@ def run_timelapse(
     since), each with its epoch and images seen. A grid that cannot be read as a picture (damaged, cut short, not
     a PNG) is left out and named in `notes`; so is the thinning of a long run."""
     per_epoch, per_step = run_pace(run)
-    frames, notes = [], []
+    listed, notes = [], []
     wanted = set(only_steps) if only_steps is not None else None
     for step, path in run.samples():
-        if wanted is not None and step not in wanted:
-            continue
-        if not readable_picture(path):
-            notes.append(f"samples/{path.name} cannot be read as a picture (damaged or cut short): left out")
-            continue
-        epoch = step / per_epoch if per_epoch else None
-        seen = round(step * per_step) if per_step else None
-        frames.append(Frame(step, path, epoch, seen))
+        if wanted is None or step in wanted:
+            epoch = step / per_epoch if per_epoch else None
+            listed.append(Frame(step, path, epoch, round(step * per_step) if per_step else None))
     most = max_frames or TimelapseConfig.max_frames
-    if len(frames) > most:
-        notes.append(f"{len(frames)} grids: {most} of them, evenly spread (the first and the last kept)")
-        frames = spread_evenly(frames, most)
+    if len(listed) > most:
+        notes.append(f"{len(listed)} grids: {most} of them, evenly spread (the first and the last kept)")
+        listed = spread_evenly(listed, most)
+    frames = []
+    for frame in listed:  # read now, once: later a long run's thinning (runs/sample_grids.py) may delete them
+        try:
+            png = frame.path.read_bytes()
+        except FileNotFoundError:
+            continue  # thinned away since it was listed
+        if not readable_picture(png):
+            notes.append(f"samples/{frame.path.name} cannot be read as a picture (damaged or cut short): left out")
+            continue
+        frames.append(dataclasses.replace(frame, png=png))
     return Timelapse(run.name, frames, notes)
 
 
-def readable_picture(path: Path) -> bool:
+def readable_picture(png: bytes) -> bool:
     try:
-        with Image.open(path) as image:
+        with Image.open(io.BytesIO(png)) as image:
             image.load()
         return True
     except (OSError, ValueError, Image.DecompressionBombError):  # OSError covers PIL's UnidentifiedImageError
@@ -154,7 +162,7 @@ def frame_images(timelapse: Timelapse, cfg: TimelapseConfig | None = None) -> li
     cfg = cfg or TimelapseConfig()
     images = []
     for frame in timelapse.frames:
-        with Image.open(frame.path) as grid:
+        with Image.open(io.BytesIO(frame.png)) as grid:
             images.append(labelled(grid, frame.label(), cfg.min_width))
     return images
 
@@ -209,7 +217,7 @@ def aligned_images(timelapses: list[Timelapse], alignment: Alignment) -> list[Im
 
     def grid(frame: Frame) -> Image.Image:
         if frame.path not in cache:
-            with Image.open(frame.path) as image:
+            with Image.open(io.BytesIO(frame.png)) as image:
                 cache[frame.path] = image.convert("RGB")
         return cache[frame.path]
 

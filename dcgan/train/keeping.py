@@ -26,7 +26,8 @@ class Keeper:
             forget_after(training.run, training.step, training.steps_per_epoch)
         self.ema = GeneratorEma.create(training.G, t, checkpoint)
         self.best = BestGenerator(training.run, training.config.data.dataset) if writes else None
-        self.grids = SampleGrids(training.run, training.steps_per_epoch)
+        self.grids = SampleGrids(training.run)
+        self.unsent_grid: tuple[int, str] | None = None  # the newest grid, when thinning kept it from TensorBoard
         # The best-scored epoch end's snapshot is never thinned away: the rollback offers it (suggest_epoch). Kept
         # here from the run's scores, not from best_generator.pt, which a resume may have removed.
         self.best_epoch: int | None = None
@@ -85,6 +86,13 @@ class Keeper:
         path, to_board = self.grids.save(step, grid)
         if to_board:
             board.image(SAMPLES_TAG, step, path)
+        self.unsent_grid = None if to_board else (step, path)
+
+    def send_last_grid(self, board) -> None:
+        """At the run's end: its last grid goes to TensorBoard even when thinning kept it out."""
+        if self.unsent_grid is not None:
+            board.image(SAMPLES_TAG, *self.unsent_grid)
+            self.unsent_grid = None
 
     def consider_best(self, record: dict) -> None:
         """best_generator.pt when the new quality score beats the run's best so far."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import os
 import time
+from functools import partial
 
 import torch
 
@@ -371,6 +372,7 @@ class _Training:
             state = "finished"
         if not run.samples() or run.samples()[-1][0] != self.step:
             self._sample()
+        self.writes_in_background.submit(partial(self.keeper.send_last_grid, self.board))
         self._checkpoint(wait=True)
         if self.writes:
             export_generator(
