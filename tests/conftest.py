@@ -36,6 +36,7 @@ def tiny_config(name="tiny", **overrides):
         "device": "cpu",
         "sample_count": 16,
         "score_samples": 200,
+        "epoch_files_min_images": 0,  # every epoch end writes its checkpoint, snapshot and grid, as tests expect
     }
     settings.update(overrides)
     return apply_overrides(RunConfig(), settings)

@@ -80,3 +80,13 @@ def _board_image_steps(run) -> list[int] | None:
     events = EventAccumulator(str(run.path), size_guidance={"images": 0})
     events.Reload()
     return [e.step for e in events.Images("samples")]
+
+
+def test_short_epochs_write_their_files_only_every_so_many_images_and_at_the_start_and_end(runs_dir):
+    from dcgan.runs.snapshots import snapshot_epochs
+
+    # 64 images an epoch (2 steps of 32), files every 256 images: at the first epoch end, every 4th, the last
+    run = create_run(tiny_config("short", epochs=15, limit=64, score_samples=0, epoch_files_min_images=256))
+    assert train_run(run)["state"] == "finished"
+    assert snapshot_epochs(run) == [1, 5, 9, 13, 15]
+    assert [s for s, _ in run.samples()] == [2, 10, 18, 26, 30]

@@ -27,6 +27,7 @@ class Keeper:
         self.ema = GeneratorEma.create(training.G, t, checkpoint)
         self.best = BestGenerator(training.run, training.config.data.dataset) if writes else None
         self.grids = SampleGrids(training.run)
+        self.epoch_files_step: int | None = None  # the step of the last epoch end that wrote its files
         self.unsent_grid: tuple[int, str] | None = None  # the newest grid, when thinning kept it from TensorBoard
         # The best-scored epoch end's snapshot is never thinned away: the rollback offers it (suggest_epoch). Kept
         # here from the run's scores, not from best_generator.pt, which a resume may have removed.
@@ -53,6 +54,18 @@ class Keeper:
             "ema": self.ema,
             "start_step": training.step,
         }
+
+    def epoch_files_due(self, step: int) -> bool:
+        """At an epoch's end: whether it writes a checkpoint, a snapshot and a grid. Yes at the first epoch end of a
+        (re)start, at the last, and once train.epoch_files_min_images images trained since the last ones: a small
+        dataset's epochs of a few milliseconds on a GPU would otherwise wait on the disk. The same on every rank."""
+        training = self.training
+        t = training.config.train
+        since = None if self.epoch_files_step is None else (step - self.epoch_files_step) * t.batch_size
+        due = since is None or since >= t.epoch_files_min_images or step >= training.total_steps
+        if due:
+            self.epoch_files_step = step
+        return due
 
     def checkpoint_extra(self) -> dict:
         return {EMA_KEY: self.ema.state_dict()} if self.ema else {}

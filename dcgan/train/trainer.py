@@ -230,6 +230,7 @@ class _Training:
                     self.step_fn(real.contiguous(memory_format=self.memory_format))
                     self.step += 1
                     epoch_end = self.step % self.steps_per_epoch == 0
+                    epoch_files = epoch_end and self.keeper.epoch_files_due(self.step)  # checkpoint, snapshot, grid
                     now = time.perf_counter()
                     log_step = self.step % t.log_every == 0 or epoch_end or self.step == first_step
                     # Several processes agree on these at logging steps (distributed.py); one decides each step.
@@ -243,7 +244,7 @@ class _Training:
                         if state != "running":
                             break
                     if (
-                        epoch_end
+                        epoch_files
                         or (t.sample_every and self.step % t.sample_every == 0)
                         or (not t.sample_every and now - last_sample > AUTO_SAMPLE_SECONDS)
                     ):
@@ -251,13 +252,13 @@ class _Training:
                         last_sample = time.perf_counter()
                     if self.scorer and (epoch_end or (t.score_every and self.step % t.score_every == 0)):
                         self._score(self.scorer, asked=bool(t.score_every and self.step % t.score_every == 0))
-                    if epoch_end or checkpoint_due:
+                    if epoch_files or checkpoint_due:
                         state = self._log()
                         if state != "running":
                             break
                         self._checkpoint()
                         last_checkpoint = time.perf_counter()
-                        if epoch_end:
+                        if epoch_files:
                             self.keeper.snapshot(rng_state(self.device))
                     if stop_asked:
                         state = "stopped"
@@ -326,7 +327,6 @@ class _Training:
         with torch.no_grad():
             images = cpu_copy(G(self.fixed_z.to(self.device)).float())
         self.keeper.back_to_training(G)
-
         step, board = self.step, self.board
         self.writes_in_background.submit(lambda: self.keeper.save_grid(step, image_grid(images), board))
 
