@@ -111,9 +111,9 @@ class TrainConfig:
     cuda_graph: bool = True  # on CUDA, capture the whole step in one CUDA graph (removes launch overhead)
     sync_batchnorm: bool = True  # torchrun: batch norm over all processes' images; off = each its own (DataParallel)
     log_every: int = 20  # steps between lines of metrics.jsonl
-    sample_every: int = 0  # steps between sample grids besides each epoch's end; 0 = about every 30 s
+    sample_every: int = 0  # steps between sample grids besides epoch ends; 0 = about every 30 s
     sample_count: int = 64  # images in a sample grid (a square number draws a square grid)
-    checkpoint_every_s: float = 120.0  # seconds between checkpoints besides each epoch's end
+    checkpoint_every_s: float = 120.0  # seconds between checkpoints besides epoch ends
     # (a 1,000-image epoch lasts ~20 ms on a GPU, and a 64 px checkpoint takes 0.2 s to write)
     epoch_files_min_images: int = 20000  # images between epoch ends that write a checkpoint, snapshot, grid; 0 = all
     score_samples: int = 2000  # generated images scored in a classifier's features at each epoch's end; 0 = off

@@ -193,7 +193,10 @@ def _skipped_files(status: dict) -> None:
 def _samples(run: RunDirectory, status: dict) -> None:
     samples = run.samples()
     if not samples:
-        st.info("The first sample grid appears after about 30 s of training, then at every epoch's end.")
+        st.info(
+            "The first sample grid appears after about 30 s of training or at the first epoch's end, then at epoch "
+            "ends (on datasets under 20,000 images, once 20,000 images have trained since the last)."
+        )
         return
     index = _sample_slider(run, [step for step, _ in samples])
     step, path = samples[index - 1]

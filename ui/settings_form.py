@@ -66,7 +66,7 @@ SETTINGS = (
                 "sample_every",
                 "Sample grid every N steps",
                 step=50,
-                help="Besides every epoch's end; 0 = about every 30 s.",
+                help="Besides epoch ends; 0 = about every 30 s.",
             ),
             Setting(
                 "score_samples",
