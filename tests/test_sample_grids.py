@@ -90,3 +90,31 @@ def test_short_epochs_write_their_files_only_every_so_many_images_and_at_the_sta
     assert train_run(run)["state"] == "finished"
     assert snapshot_epochs(run) == [1, 5, 9, 13, 15]
     assert [s for s, _ in run.samples()] == [2, 10, 18, 26, 30]
+
+
+def test_a_scored_epoch_end_gets_a_snapshot_so_the_best_scored_epoch_can_be_rolled_back_to(runs_dir, monkeypatch):
+    from dcgan.quality.tracker import EpochScorer
+    from dcgan.runs.snapshots import snapshot_epochs, suggest_epoch
+
+    monkeypatch.setenv("DCGAN_SCORE_BUDGET", "inf")  # a score at every epoch end
+    measured = EpochScorer.score
+
+    def best_at_epoch_3(self, G, step, epoch, trained_s):
+        return {**measured(self, G, step, epoch, trained_s), "frechet": 1.0 if epoch == 3 else 100.0 + epoch}
+
+    monkeypatch.setattr(EpochScorer, "score", best_at_epoch_3)
+    run = create_run(tiny_config("scored", epochs=8, limit=64, score_samples=250, epoch_files_min_images=256))
+    assert train_run(run)["state"] == "finished"
+    assert [s for s, _ in run.samples()] == [2, 10, 16]  # grids: first epoch end, 256 images later, the last
+    assert snapshot_epochs(run) == list(range(1, 9))  # every scored epoch end has a snapshot
+    scores = [{**r, "frechet": 1.0 if r["step"] == 6 else 100.0} for r in run.read_quality()]
+    assert suggest_epoch(snapshot_epochs(run), scores, 2, before_step=16) == 3
+
+
+def test_a_dataset_of_exactly_the_threshold_writes_its_files_every_epoch(runs_dir):
+    from dcgan.runs.snapshots import snapshot_epochs
+
+    # 96 images, batch 32: 3 steps an epoch; the threshold of 96 is one epoch, whatever partial batch is dropped
+    run = create_run(tiny_config("whole", epochs=4, limit=100, score_samples=0, epoch_files_min_images=100))
+    assert train_run(run)["state"] == "finished"
+    assert snapshot_epochs(run) == [1, 2, 3, 4]

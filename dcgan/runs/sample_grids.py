@@ -1,6 +1,7 @@
 """How many sample grids (samples/stepNNNNNNN.png) a long run keeps, and which go to TensorBoard.
 
-A grid at each epoch's end is right for the usual run, but a small dataset makes epochs of a few steps: 1,000
+A grid at each epoch's end is right for the usual run, but a small dataset makes epochs of a few steps (and
+even at one grid per 20,000 images, train/keeping.py's epoch_files_due, a long run piles them up): 1,000
 images at 16 px made 2,739 grids (121 MB) and a 118 MB event file in 32 minutes on a CPU, and a 64 px grid is
 0.55 MB, so a long run on a small folder filled gigabytes. So the run's steps so far are cut into at most
 `most` equal spans (a power of two of steps each, the smallest that does it) and each span keeps its first

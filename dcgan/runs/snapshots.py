@@ -130,7 +130,7 @@ def snapshot_lr(run: RunDirectory, epoch: int) -> float | None:
 
 def describe_snapshots(epochs: list[int]) -> str:
     if not epochs:
-        return "it has none yet (one is written at each epoch's end)"
+        return "it has none yet (one is written at the first epoch's end)"
     return f"it has snapshots of epoch{'s' if len(epochs) > 1 else ''} {', '.join(map(str, epochs))}"
 
 

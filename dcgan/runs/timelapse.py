@@ -270,6 +270,6 @@ def timelapse_bytes(
         why = "; ".join(timelapse.notes) or "samples/ holds no stepNNNNNNN.png yet"
         raise TimelapseUnavailable(
             f"run {run.name} has no readable sample grid ({why}): grids are saved about every 30 s of training "
-            "and at each epoch's end"
+            "and at epoch ends"
         )
     return encode(frame_images(timelapse, cfg), fmt, cfg), timelapse

@@ -1,6 +1,7 @@
 """What a run keeps besides its checkpoint: the average of G's weights (train/ema.py), a snapshot of G and D at
-each epoch's end (runs/snapshots.py), its sample grids (runs/sample_grids.py) and the generator at its best
-quality score (runs/best.py). The trainer calls these at a few points; the rules live in those modules."""
+epoch ends (runs/snapshots.py), its sample grids (runs/sample_grids.py) and the generator at its best quality
+score (runs/best.py), and which epoch ends write files (epoch_files_due). The trainer calls these at a few
+points; the rules live in those modules."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from dcgan.runs.snapshots import forget_after, snapshot_path, snapshot_state, th
 from dcgan.runs.tensorboard_log import SAMPLES_TAG
 from dcgan.train.ema import EMA_KEY, GeneratorEma
 from dcgan.train.hacks import StepHacks
+from dcgan.train.resuming import rng_state
 
 
 class Keeper:
@@ -61,7 +63,10 @@ class Keeper:
         dataset's epochs of a few milliseconds on a GPU would otherwise wait on the disk. The same on every rank."""
         training = self.training
         t = training.config.train
-        since = None if self.epoch_files_step is None else (step - self.epoch_files_step) * t.batch_size
+        # Images counted as whole epochs of the dataset (the partial last batch it drops included), so a dataset of
+        # 20,000 images writes its files at every epoch's end.
+        epochs = None if self.epoch_files_step is None else (step - self.epoch_files_step) / training.steps_per_epoch
+        since = None if epochs is None else epochs * training.batches.count
         due = since is None or since >= t.epoch_files_min_images or step >= training.total_steps
         if due:
             self.epoch_files_step = step
@@ -108,9 +113,15 @@ class Keeper:
             self.unsent_grid = None
 
     def consider_best(self, record: dict) -> None:
-        """best_generator.pt when the new quality score beats the run's best so far."""
+        """best_generator.pt when the new quality score beats the run's best so far. A scored epoch end also gets
+        a snapshot when it writes no files of its own (epoch_files_due), so the rollback can offer the best-scored
+        epoch (suggest_epoch); scores come rarely enough (their 5% budget) for that to cost little."""
+        training = self.training
         if self.best is not None:
-            self.best.consider(record, self.sampling_G, self.training.steps_per_epoch)
+            self.best.consider(record, self.sampling_G, training.steps_per_epoch)
+        step = record.get("step")
+        if isinstance(step, int) and step % training.steps_per_epoch == 0 and step != self.epoch_files_step:
+            self.snapshot(rng_state(training.device))
         self._note_score(record)
 
     def _note_score(self, record: dict) -> None:

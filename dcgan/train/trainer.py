@@ -40,7 +40,7 @@ from dcgan.train.resuming import checkpoint_to_resume, rng_state, set_rng_state
 from dcgan.train.step_clock import StepClock
 from dcgan.train.stop_signal import StopSignal
 
-AUTO_SAMPLE_SECONDS = 30.0  # with sample_every=0, a grid about this often (slow hardware), besides each epoch's end
+AUTO_SAMPLE_SECONDS = 30.0  # with sample_every=0, a grid about this often (slow hardware), besides epoch ends
 
 
 def train_run(run: RunDirectory, progress_fn=None, abort_fn=None, lock_fd: int | None = None, team=None) -> dict:
