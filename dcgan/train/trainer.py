@@ -18,11 +18,11 @@ import torch
 from dcgan import __version__
 from dcgan.data.batches import make_batches, skipped_files
 from dcgan.data.loading import drawing_version
-from dcgan.devices import device_label, resolve_precision
+from dcgan.devices import device_label
 from dcgan.errors import CheckpointError, ResumeRefused, RunDamaged
 from dcgan.fileio import atomic_save_torch
 from dcgan.images import image_grid
-from dcgan.models import build_models, seeded_z
+from dcgan.models import seeded_z
 from dcgan.quality.tracker import EpochScorer
 from dcgan.runs.checkpoint import checkpoint_state, cpu_copy, load_checkpoint
 from dcgan.runs.directory import RunDirectory
@@ -32,10 +32,9 @@ from dcgan.runs.tensorboard_log import TensorBoardLog, run_hparams
 from dcgan.train.background_writes import BackgroundWrites
 from dcgan.train.distributed import Solo
 from dcgan.train.failures import record_failure
-from dcgan.train.fast_path import choose_compile, keep_first_transposed_weight_contiguous
-from dcgan.train.gan_step import GanStep, GraphedStep, make_optimizers
 from dcgan.train.hacks import d_lr, g_lr
 from dcgan.train.keeping import Keeper
+from dcgan.train.nets import build_nets, build_step
 from dcgan.train.resuming import checkpoint_to_resume, rng_state, set_rng_state
 from dcgan.train.step_clock import StepClock
 from dcgan.train.stop_signal import StopSignal
@@ -96,18 +95,9 @@ class _Training:
         self.steps_per_epoch = self.batches.steps_per_epoch
         self.total_steps = t.epochs * self.steps_per_epoch
 
-        G, D = team.prepare_models(*build_models(cfg.model), t.sync_batchnorm)
-        fmt = torch.channels_last if self.device.type != "mps" else torch.contiguous_format
-        # Two calls: the stubs type Module.to(device) and Module.to(memory_format=...) as separate overloads.
-        self.G, self.D = G.to(self.device).to(memory_format=fmt), D.to(self.device).to(memory_format=fmt)
-        graphed = self.device.type == "cuda" and t.cuda_graph and team.world_size == 1  # DDP steps eagerly
-        size, width = cfg.model.image_size, max(cfg.model.g_width, cfg.model.d_width)
-        self.compiled = choose_compile(
-            t.compile, self.device, graphed, team.world_size, self.total_steps, t.batch_size, size, width
-        )
-        if self.compiled.compile and fmt == torch.channels_last:
-            keep_first_transposed_weight_contiguous(self.G)
-        self.opt_g, self.opt_d = make_optimizers(self.G, self.D, t, self.device, graphed)
+        nets = build_nets(cfg, team, self.device, self.total_steps)  # train/nets.py
+        self.G, self.D, self.opt_g, self.opt_d = nets.G, nets.D, nets.opt_g, nets.opt_d
+        self.compiled, self.memory_format = nets.compiled, nets.memory_format
 
         self.step, self.elapsed = 0, 0.0
         if checkpoint is not None:
@@ -135,22 +125,7 @@ class _Training:
             run.write_config(recorded)
         run.write_status(compile=self.compiled.why)
 
-        G_run, D_run = (torch.compile(self.G), torch.compile(self.D)) if self.compiled.compile else (self.G, self.D)
-        G_run, D_run = team.wrap(G_run, D_run)
-        autocast = resolve_precision(t.precision, self.device)
-        step_fn = GanStep(
-            G_run,
-            D_run,
-            self.opt_g,
-            self.opt_d,
-            z_dim=cfg.model.z_dim,
-            real_label=1.0 - t.label_smoothing,
-            autocast_dtype=autocast,
-            device=self.device,
-            **self.keeper.step_options(),
-        )
-        self.step_fn = GraphedStep(step_fn) if graphed else team.wrap_step(step_fn)
-        self.memory_format = fmt
+        self.step_fn = build_step(nets, cfg, team, self.device, self.keeper.step_options())
         self.writes_in_background = BackgroundWrites(self.device)
         # quality.jsonl; None = not scored. Preparing it may train the dataset's classifier first (once per
         # dataset), with its progress in status.json and through progress_fn: never a silent wait.
