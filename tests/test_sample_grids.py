@@ -82,17 +82,26 @@ def _board_image_steps(run) -> list[int] | None:
     return [e.step for e in events.Images("samples")]
 
 
-def test_short_epochs_write_their_files_only_every_so_many_images_and_at_the_start_and_end(runs_dir):
+def test_short_epochs_write_their_files_only_every_so_many_images_and_at_the_start_and_end(runs_dir, monkeypatch):
+    import dcgan.train.trainer as trainer
     from dcgan.runs.snapshots import snapshot_epochs
+
+    monkeypatch.setattr(trainer, "EPOCH_GRID_SECONDS", 1e9)  # epochs of milliseconds, as on a GPU: no extra grids
 
     # 64 images an epoch (2 steps of 32), files every 256 images: at the first epoch end, every 4th, the last
     run = create_run(tiny_config("short", epochs=15, limit=64, score_samples=0, epoch_files_min_images=256))
     assert train_run(run)["state"] == "finished"
     assert snapshot_epochs(run) == [1, 5, 9, 13, 15]
     assert [s for s, _ in run.samples()] == [2, 10, 18, 26, 30]
+    # where epochs last seconds (EPOCH_GRID_SECONDS of them), every epoch end still draws its grid
+    monkeypatch.setattr(trainer, "EPOCH_GRID_SECONDS", 0.0)
+    run = create_run(tiny_config("slow", epochs=6, limit=64, score_samples=0, epoch_files_min_images=256))
+    assert train_run(run)["state"] == "finished"
+    assert [s for s, _ in run.samples()] == [2, 4, 6, 8, 10, 12] and snapshot_epochs(run) == [1, 5, 6]
 
 
 def test_a_scored_epoch_end_gets_a_snapshot_so_the_best_scored_epoch_can_be_rolled_back_to(runs_dir, monkeypatch):
+    import dcgan.train.trainer as trainer
     from dcgan.quality.tracker import EpochScorer
     from dcgan.runs.snapshots import snapshot_epochs, suggest_epoch
 
@@ -103,6 +112,7 @@ def test_a_scored_epoch_end_gets_a_snapshot_so_the_best_scored_epoch_can_be_roll
         return {**measured(self, G, step, epoch, trained_s), "frechet": 1.0 if epoch == 3 else 100.0 + epoch}
 
     monkeypatch.setattr(EpochScorer, "score", best_at_epoch_3)
+    monkeypatch.setattr(trainer, "EPOCH_GRID_SECONDS", 1e9)  # grids only where files are written
     run = create_run(tiny_config("scored", epochs=8, limit=64, score_samples=250, epoch_files_min_images=256))
     assert train_run(run)["state"] == "finished"
     assert [s for s, _ in run.samples()] == [2, 10, 16]  # grids: first epoch end, 256 images later, the last

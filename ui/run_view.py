@@ -10,7 +10,6 @@ import bisect
 
 import streamlit as st
 
-from dcgan.config import TrainConfig
 from dcgan.data.folder import describe_skipped_report
 from dcgan.errors import CheckpointError, ConfigError, ResumeRefused, RunDamaged, RunLocked
 from dcgan.progress import format_duration
@@ -196,8 +195,7 @@ def _samples(run: RunDirectory, status: dict) -> None:
     if not samples:
         st.info(
             "The first sample grid appears after about 30 s of training or at the first epoch's end, then at epoch "
-            f"ends (on a small dataset, once {TrainConfig.epoch_files_min_images:,} images by default have trained "
-            "since the last)."
+            "ends (when epochs last under 2 s, about every 2 s)."
         )
         return
     index = _sample_slider(run, [step for step, _ in samples])

@@ -40,6 +40,9 @@ from dcgan.train.step_clock import StepClock
 from dcgan.train.stop_signal import StopSignal
 
 AUTO_SAMPLE_SECONDS = 30.0  # with sample_every=0, a grid about this often (slow hardware), besides epoch ends
+# An epoch end that writes no files (keeping.epoch_files_due) still draws its grid when the last is this old: a
+# grid per epoch where epochs last seconds (a small dataset on a CPU), not per 20 ms epoch on a GPU.
+EPOCH_GRID_SECONDS = 2.0
 
 
 def train_run(run: RunDirectory, progress_fn=None, abort_fn=None, lock_fd: int | None = None, team=None) -> dict:
@@ -220,6 +223,7 @@ class _Training:
                             break
                     if (
                         epoch_files
+                        or (epoch_end and now - last_sample >= EPOCH_GRID_SECONDS)
                         or (t.sample_every and self.step % t.sample_every == 0)
                         or (not t.sample_every and now - last_sample > AUTO_SAMPLE_SECONDS)
                     ):
