@@ -31,7 +31,7 @@ class BestGenerator:
     def consider(self, record: dict, G, steps_per_epoch: int) -> bool:
         """Write best_generator.pt from `G` if `record` (a quality.jsonl line) beats the best so far."""
         score = record.get(SCORE_KEY)
-        if not isinstance(score, (int, float)) or not is_usable_score(score) or score >= self.best:
+        if not is_usable_score(score) or score >= self.best:
             return False
         self.best = score
         best = {SCORE_KEY: score, "epoch": record["epoch"], "step": record["step"]}
